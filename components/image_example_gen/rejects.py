@@ -1,0 +1,128 @@
+"""Reject records: why an input file did not become an Example (DESIGN.md §5).
+
+Every input file ends as exactly one of: Example(s) in one split, or one
+`Reject`. Stages and reasons are stable strings that users filter on, so they
+are listed here and nowhere else.
+"""
+
+import collections
+import dataclasses
+import json
+from typing import Dict, Iterable, List, Mapping, Tuple
+
+# Stages, in the order a file goes through them.
+READ = 'read'
+PARSE = 'parse'
+DECODE = 'decode'
+LABEL = 'label'
+VALIDATE = 'validate'
+STAGES = (READ, PARSE, DECODE, LABEL, VALIDATE)
+
+# Reasons. Each belongs to one stage (REASON_STAGE below).
+EMPTY_FILE = 'empty_file'                  # 0 bytes
+UNREADABLE = 'unreadable'                  # I/O error while reading
+HIDDEN_FILE = 'hidden_file'                # .*, ._*, .DS_Store, .ipynb_checkpoints/
+NOT_AN_IMAGE = 'not_an_image'              # bytes are no known image format
+NOT_DICOM = 'not_dicom'                    # no DICM prefix / not parsable as DICOM
+INVALID_DICOM = 'invalid_dicom'            # DICM prefix but the data set is broken
+NO_PIXEL_DATA = 'no_pixel_data'            # DICOM without (7FE0,0010) etc.
+MISSING_ATTRIBUTE = 'missing_attribute'    # Rows, Columns, ... missing
+UNSUPPORTED_TRANSFER_SYNTAX = 'unsupported_transfer_syntax'
+TRUNCATED = 'truncated'                    # pixel data / image stream cut short
+UNDECODABLE = 'undecodable'                # the codec failed
+NO_LABEL_ROW = 'no_label_row'              # DICOM: no CSV row for the file
+DUPLICATE_LABEL_ROW = 'duplicate_label_row'  # DICOM: join key occurs twice in the CSV
+INVALID_LABEL = 'invalid_label'            # DICOM: label value not parsable
+UNKNOWN_CLASS = 'unknown_class'            # folder not in `class_names`
+OUTSIDE_CLASS_FOLDER = 'outside_class_folder'  # file directly in input_base
+INVALID_IMAGE = 'invalid_image'            # decoded, but unusable (0 px, odd shape)
+
+REASON_STAGE = {
+    EMPTY_FILE: READ,
+    UNREADABLE: READ,
+    HIDDEN_FILE: READ,
+    NOT_AN_IMAGE: PARSE,
+    NOT_DICOM: PARSE,
+    INVALID_DICOM: PARSE,
+    NO_PIXEL_DATA: VALIDATE,
+    MISSING_ATTRIBUTE: VALIDATE,
+    UNSUPPORTED_TRANSFER_SYNTAX: DECODE,
+    TRUNCATED: DECODE,
+    UNDECODABLE: DECODE,
+    NO_LABEL_ROW: LABEL,
+    DUPLICATE_LABEL_ROW: LABEL,
+    INVALID_LABEL: LABEL,
+    UNKNOWN_CLASS: LABEL,
+    OUTSIDE_CLASS_FOLDER: LABEL,
+    INVALID_IMAGE: VALIDATE,
+}
+
+# Where rejects go inside the Examples artifact: <uri>/rejects/rejects-*.jsonl
+REJECTS_DIR = 'rejects'
+
+
+@dataclasses.dataclass(frozen=True)
+class Reject:
+  """One input file that did not become an Example.
+
+  Attributes:
+    path: the file's path relative to `input_base` (never absolute).
+    reason: one of the reason constants of this module.
+    detail: a short human-readable explanation (an exception message, trimmed).
+  """
+  path: str
+  reason: str
+  detail: str = ''
+
+  def __post_init__(self):
+    if self.reason not in REASON_STAGE:
+      raise ValueError(f'Unknown reject reason {self.reason!r}.')
+
+  @property
+  def stage(self) -> str:
+    return REASON_STAGE[self.reason]
+
+  def to_json(self) -> str:
+    return json.dumps({'path': self.path, 'stage': self.stage,
+                       'reason': self.reason, 'detail': self.detail[:500]},
+                      sort_keys=True)
+
+  @classmethod
+  def from_json(cls, line: str) -> 'Reject':
+    record = json.loads(line)
+    return cls(record['path'], record['reason'], record.get('detail', ''))
+
+
+def count_by_reason(rejects: Iterable[Reject]) -> Dict[Tuple[str, str], int]:
+  """(stage, reason) -> number of rejects."""
+  return dict(collections.Counter((r.stage, r.reason) for r in rejects))
+
+
+def format_summary(counts: Mapping[Tuple[str, str], int]) -> List[str]:
+  """Lines of a table of reject counts, most frequent first."""
+  if not counts:
+    return ['rejects: none']
+  lines = [f'{"stage":<9} {"reason":<28} {"files":>8}']
+  for (stage, reason), n in sorted(counts.items(), key=lambda kv: -kv[1]):
+    lines.append(f'{stage:<9} {reason:<28} {n:>8}')
+  return lines
+
+
+def check_reject_fraction(counts: Mapping[Tuple[str, str], int],
+                          num_converted_files: int, max_fraction: float) -> None:
+  """Raises RuntimeError naming the top reasons when too much was rejected.
+
+  The fraction is rejected files over all input files (converted + rejected).
+  """
+  num_rejects = sum(counts.values())
+  total = num_rejects + num_converted_files
+  if total == 0:
+    raise RuntimeError('No input files matched: nothing to convert.')
+  fraction = num_rejects / total
+  if fraction > max_fraction:
+    top = sorted(counts.items(), key=lambda kv: -kv[1])[:3]
+    named = ', '.join(f'{reason} ({n})' for (_, reason), n in top)
+    raise RuntimeError(
+        f'{num_rejects} of {total} input files rejected ({fraction:.1%} > '
+        f'max_reject_fraction {max_fraction:.1%}); top reasons: {named}. '
+        f'See the reject records under the artifact\'s {REJECTS_DIR}/.')
