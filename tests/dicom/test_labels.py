@@ -44,17 +44,19 @@ def test_reads_rsna_rows_with_typed_extras(tmp_path):
 
 
 def test_column_type_is_decided_over_the_whole_csv(tmp_path):
-  path = _write(tmp_path, 'image_id,label,age,density,site\n'
-                'a,0,61,1,1\n'
-                'b,1,62.5,2,x\n'
-                'c,1,70,3,2\n')
+  path = _write(tmp_path, 'image_id,label,age,density,site,dose\n'
+                'a,0,61,1,1,1.5\n'
+                'b,1,62.5,2,x,1e999\n'
+                'c,1,70,3,2,2\n')
   spec = labels.LabelSpec(path, 'image_id',
-                          extra_columns=('age', 'density', 'site'))
+                          extra_columns=('age', 'density', 'site', 'dose'))
 
   table = labels.read_label_table(spec)
 
-  assert table.column_types == {'age': float, 'density': int, 'site': bytes}
-  assert table.rows['a'].extras == {'age': 61.0, 'density': 1, 'site': b'1'}
+  assert table.column_types == {'age': float, 'density': int, 'site': bytes,
+                                'dose': bytes}
+  assert table.rows['a'].extras == {'age': 61.0, 'density': 1, 'site': b'1',
+                                    'dose': b'1.5'}
   assert isinstance(table.rows['a'].extras['age'], float)
 
 

@@ -21,6 +21,7 @@ import collections
 import csv
 import dataclasses
 import io
+import math
 import posixpath
 import re
 from typing import (Any, Callable, Dict, FrozenSet, Iterable, List, Mapping,
@@ -63,7 +64,8 @@ class LabelSpec:
     patient_column: the column whose value is the patient id (hashed into
       `patient/key`); None to use the DICOM PatientID.
     extra_columns: columns exported as features under their own names; each
-      column is typed int, float or bytes over the whole CSV.
+      column is typed int, float or bytes over the whole CSV. Their values are
+      exported as they are: list no column that identifies a person.
   """
   csv_path: str
   key_column: str
@@ -300,7 +302,7 @@ def _column_type(cells: Iterable[str]) -> type:
   values = [cell for cell in cells if cell]
   if values and all(_is_int64(cell) for cell in values):
     return int
-  if values and all(_DECIMAL_RE.fullmatch(cell) for cell in values):
+  if values and all(_is_finite_decimal(cell) for cell in values):
     return float
   return bytes
 
@@ -308,6 +310,10 @@ def _column_type(cells: Iterable[str]) -> type:
 def _is_int64(text: str) -> bool:
   return bool(_INT_RE.fullmatch(text)) and (
       _INT64_MIN <= int(text) <= _INT64_MAX)
+
+
+def _is_finite_decimal(text: str) -> bool:
+  return bool(_DECIMAL_RE.fullmatch(text)) and math.isfinite(float(text))
 
 
 def _parse_row(spec: LabelSpec, index: Mapping[str, int],

@@ -17,15 +17,16 @@ time, when any of these holds:
    (application entity titles). No allow-list can override this;
 4. its value representation is free text (LO, SH, LT, ST, UT, UC, UR) and the
    keyword is not in `SAFE_TEXT_KEYWORDS`, a short list of technical
-   attributes (the equipment's manufacturer and model) checked not to be in
-   the profile;
+   attributes (the equipment's manufacturer and model, the CT reconstruction
+   kernel) that are not in the profile;
 5. its value representation is not a code string or a number (CS, IS, DS, US,
    SS, UL, SL, UV, SV, FL, FD): sequences (SQ), pixel data and other binary
    values (OB, OW, OF, OD, OL, OV, UN) and attribute tags (AT).
 
 For the value representations a keyword may take ("US or SS"), every one must
 pass. The rule is a positive list: an attribute the profile forgets is still
-refused unless it is a code or a number.
+refused unless it is a code or a number. `extract` checks its keywords with
+the same rule.
 """
 
 import decimal
@@ -50,7 +51,8 @@ FRAME_INDEX_FEATURE = 'dicom/frame_index'
 
 # Exported by default. Acquisition geometry, display and equipment
 # attributes that explain an image's appearance and none of which identifies
-# a patient. Decoding internals (SamplesPerPixel, BitsAllocated,
+# a patient. Rows and Columns are the stored size, which `image/height` and
+# `image/width` are not after a resize. Decoding internals (SamplesPerPixel, BitsAllocated,
 # PixelRepresentation, NumberOfFrames) are left to `image/channels`,
 # `image/bit_depth` and FRAME_INDEX_FEATURE; add them with `extra` if needed.
 DEFAULT_ATTRIBUTES: Tuple[str, ...] = (
@@ -384,7 +386,7 @@ def _split_acronyms(run: str) -> Optional[List[str]]:
 
 @functools.lru_cache(maxsize=None)
 def refusal(keyword: str) -> Optional[str]:
-  """Why `keyword` may not be exported (the module's rule), or None if it may."""
+  """Why `keyword` may not be exported (module docstring), None if it may."""
   tag = datadict.tag_for_keyword(keyword)
   if tag is None:
     return (f'{keyword!r} is not a DICOM keyword of the standard data '

@@ -1,0 +1,77 @@
+"""What both ExampleGen components share: spec parameters and defaults."""
+
+from typing import Any, Dict, Optional
+
+from tfx import types
+from tfx.components.example_gen import component as example_gen_component
+from tfx.components.example_gen import utils
+from tfx.dsl.components.base import base_component
+from tfx.proto import example_gen_pb2
+from tfx.proto import range_config_pb2
+from tfx.types import component_spec
+from tfx.types import standard_artifacts
+from tfx.types import standard_component_specs
+
+from image_example_gen import executor_base
+
+DEFAULT_PATTERN = '**'
+DEFAULT_MAX_REJECT_FRACTION = 0.05
+
+SHARED_PARAMETERS = {
+    **standard_component_specs.FileBasedExampleGenSpec.PARAMETERS,
+    executor_base.MAX_REJECT_FRACTION_KEY:
+        component_spec.ExecutionParameter(type=float),
+}
+
+
+def hash_split_output_config(
+    partition_feature_name: str) -> example_gen_pb2.Output:
+  """train:eval = 2:1 hash buckets on a feature (TFX's default ratio)."""
+  return example_gen_pb2.Output(split_config=example_gen_pb2.SplitConfig(
+      splits=[example_gen_pb2.SplitConfig.Split(name='train', hash_buckets=2),
+              example_gen_pb2.SplitConfig.Split(name='eval', hash_buckets=1)],
+      partition_feature_name=partition_feature_name))
+
+
+def single_split_input_config(
+    pattern: str = DEFAULT_PATTERN) -> example_gen_pb2.Input:
+  return example_gen_pb2.Input(
+      splits=[example_gen_pb2.Input.Split(name='single_split', pattern=pattern)])
+
+
+def check_fraction(max_reject_fraction: float) -> None:
+  if not 0.0 <= max_reject_fraction <= 1.0:
+    raise ValueError('max_reject_fraction must be in [0, 1], got '
+                     f'{max_reject_fraction}.')
+
+
+def init_component(
+    component: example_gen_component.FileBasedExampleGen,
+    input_base: str,
+    input_config: example_gen_pb2.Input,
+    output_config: Optional[example_gen_pb2.Output],
+    range_config: Optional[range_config_pb2.RangeConfig],
+    partition_feature_name: str,
+    params: Dict[str, Any]) -> None:
+  """Builds the component's spec and initialises it as a TFX component.
+
+  FileBasedExampleGen's own __init__ fixes its spec class; ours extend it
+  with the component's parameters, so we build the spec here.
+  """
+  if not input_base:
+    raise ValueError('input_base is required.')
+  if output_config is None:
+    output_config = (
+        hash_split_output_config(partition_feature_name)
+        if len(input_config.splits) == 1 else
+        utils.make_default_output_config(input_config))
+  spec = component.SPEC_CLASS(
+      input_base=input_base,
+      input_config=input_config,
+      output_config=output_config,
+      range_config=range_config,
+      output_data_format=example_gen_pb2.FORMAT_TF_EXAMPLE,
+      output_file_format=example_gen_pb2.FORMAT_TFRECORDS_GZIP,
+      examples=types.Channel(type=standard_artifacts.Examples),
+      **params)
+  base_component.BaseComponent.__init__(component, spec=spec)

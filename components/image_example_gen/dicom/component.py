@@ -1,0 +1,138 @@
+"""DicomExampleGen: DICOM files plus an optional labels CSV to tf.Examples."""
+
+from typing import List, Optional, Sequence
+
+from tfx.components.example_gen import component
+from tfx.dsl.components.base import executor_spec
+from tfx.proto import example_gen_pb2
+from tfx.proto import range_config_pb2
+from tfx.types import component_spec
+
+from image_example_gen import component_base
+from image_example_gen import driver
+from image_example_gen import example
+from image_example_gen.dicom import executor
+from image_example_gen.dicom import labels
+from image_example_gen.dicom import metadata
+
+_P = component_spec.ExecutionParameter
+
+
+class DicomExampleGenSpec(component_spec.ComponentSpec):
+  PARAMETERS = {
+      **component_base.SHARED_PARAMETERS,
+      executor.LABELS_CSV_KEY: _P(type=str, optional=True),
+      executor.LABEL_KEY_COLUMN_KEY: _P(type=str),
+      executor.LABEL_KEY_SOURCE_KEY: _P(type=str),
+      executor.LABEL_COLUMN_KEY: _P(type=str, optional=True),
+      executor.PATIENT_COLUMN_KEY: _P(type=str, optional=True),
+      executor.EXTRA_COLUMNS_KEY: _P(type=List[str], optional=True),
+      executor.EXTRA_ATTRIBUTES_KEY: _P(type=List[str], optional=True),
+      executor.APPLY_VOI_KEY: _P(type=bool),
+      executor.BIT_DEPTH_KEY: _P(type=int, optional=True),
+      executor.RESIZE_KEY: _P(type=int, optional=True),
+      executor.MULTI_FRAME_KEY: _P(type=str),
+  }
+  INPUTS = {}
+  OUTPUTS = component.FileBasedExampleGen.SPEC_CLASS.OUTPUTS
+
+
+class DicomExampleGen(component.FileBasedExampleGen):
+  """Reads DICOM files (and a labels CSV) into Examples (DESIGN.md §3-§7).
+
+  Every file under `input_base` becomes Example(s) (one per kept frame) or
+  one reject record (`<examples>/rejects/`). Pixels are rendered as in
+  DESIGN.md §4 and stored as PNG (16-bit for grayscale with more than 8 bits
+  stored). Only allow-listed, non-identifying attributes become `dicom/*`
+  features; patient and image ids become keyed hashes under the salt in
+  $IMAGE_EXAMPLE_GEN_SALT. By default `patient/key` hash buckets split 2:1
+  into `train` and `eval`, so no patient is in two splits.
+  """
+
+  SPEC_CLASS = DicomExampleGenSpec
+  EXECUTOR_SPEC = executor_spec.BeamExecutorSpec(executor.Executor)
+  DRIVER_CLASS = driver.RecursiveFileBasedDriver
+
+  def __init__(
+      self,
+      input_base: str,
+      labels_csv: Optional[str] = None,
+      label_key_column: str = 'image_id',
+      label_key_source: str = labels.FILE_STEM,
+      label_column: Optional[str] = 'label',
+      patient_column: Optional[str] = None,
+      extra_columns: Sequence[str] = (),
+      extra_attributes: Sequence[str] = (),
+      apply_voi: bool = True,
+      bit_depth: Optional[int] = None,
+      resize: Optional[int] = None,
+      multi_frame: str = 'all',
+      max_reject_fraction: float = component_base.DEFAULT_MAX_REJECT_FRACTION,
+      input_config: Optional[example_gen_pb2.Input] = None,
+      output_config: Optional[example_gen_pb2.Output] = None,
+      range_config: Optional[range_config_pb2.RangeConfig] = None):
+    """Constructs a DicomExampleGen.
+
+    Args:
+      input_base: folder (local path or any Beam/TF filesystem URI) of DICOM
+        files, in any layout and with any or no extension. Files without the
+        DICOM preamble and `DICM` prefix are rejected as `not_dicom`.
+      labels_csv: CSV with one row per image. Files without a row are
+        rejected (`no_label_row`); without a CSV there are no labels.
+      label_key_column: CSV column joined to each file.
+      label_key_source: what `label_key_column` holds: 'file_stem' (file
+        name without extension, like RSNA's image_id) or a DICOM keyword
+        such as 'SOPInstanceUID'.
+      label_column: CSV column exported as the int64 `label`; None for none.
+      patient_column: CSV column holding the patient id; None to use the
+        DICOM PatientID. Hashed into `patient/key`, never exported.
+      extra_columns: CSV columns exported under their own names (typed int,
+        float or bytes per column). Do not list identifying columns.
+      extra_attributes: DICOM keywords exported as `dicom/<snake_case>` in
+        addition to the default allow-list. PHI attributes (PS3.15 Basic
+        Profile), names, dates, UIDs and free text are refused.
+      apply_voi: apply the VOI LUT or first window (DESIGN.md §4 step 3).
+      bit_depth: PNG bit depth: None (16 for grayscale with more than 8
+        stored bits, else 8), 8, or 16 (grayscale only).
+      resize: if set, output images are resize x resize, aspect kept and
+        padded with black (DESIGN.md §4 step 7). Default: stored size.
+      multi_frame: frames kept from multi-frame files: 'all' (one Example
+        per frame, with `dicom/frame_index`), 'first' or 'middle'.
+      max_reject_fraction: fail the component when more than this fraction
+        of the input files is rejected.
+      input_config: TFX input splits; patterns are globs relative to
+        `input_base` where `**` matches across folders. Default: `**`.
+      output_config: TFX output splits. Default: train:eval 2:1 hash buckets
+        on `patient/key`.
+      range_config: TFX span range, for patterns with `{SPAN}`.
+    """
+    params = {
+        executor.LABELS_CSV_KEY: labels_csv,
+        executor.LABEL_KEY_COLUMN_KEY: label_key_column,
+        executor.LABEL_KEY_SOURCE_KEY: label_key_source,
+        executor.LABEL_COLUMN_KEY: label_column,
+        executor.PATIENT_COLUMN_KEY: patient_column,
+        executor.EXTRA_COLUMNS_KEY: list(extra_columns) or None,
+        executor.EXTRA_ATTRIBUTES_KEY: list(extra_attributes) or None,
+        executor.APPLY_VOI_KEY: apply_voi,
+        executor.BIT_DEPTH_KEY: bit_depth,
+        executor.RESIZE_KEY: resize,
+        executor.MULTI_FRAME_KEY: multi_frame,
+        executor.MAX_REJECT_FRACTION_KEY: max_reject_fraction,
+    }
+    # Fail now, not an hour into the Beam job: the executor builds the same
+    # objects from the same parameters.
+    if extra_columns and not labels_csv:
+      raise ValueError('extra_columns needs labels_csv.')
+    executor.label_spec(params)
+    executor.pixel_options(params)
+    metadata.resolve_attributes(tuple(extra_attributes))
+    if multi_frame not in executor.MULTI_FRAME_POLICIES:
+      raise ValueError(f'multi_frame must be one of '
+                       f'{executor.MULTI_FRAME_POLICIES}, got {multi_frame!r}.')
+    component_base.check_fraction(max_reject_fraction)
+    component_base.init_component(
+        self, input_base,
+        input_config or component_base.single_split_input_config(),
+        output_config, range_config, example.PATIENT_KEY,
+        params)
