@@ -71,7 +71,7 @@ class TestRenderDigit:
 
   def test_digits_stay_legible(self):
     from sklearn import svm  # pylint: disable=g-import-not-at-top
-    renders = [sample_data.render_digit(i, size=16) for i in range(900)]
+    renders = [sample_data.render_digit(i, size=32) for i in range(900)]
     x = np.stack([image.ravel() for image, _ in renders])
     y = np.array([label for _, label in renders])
     classifier = svm.SVC().fit(x[:600], y[:600])
@@ -89,8 +89,8 @@ class TestDicomSample:
     assert again.phi_values == dicom.phi_values
 
   def test_other_seed_other_data(self, tmp_path):
-    first = sample_data.make_dicom_sample(tmp_path / 'a', n_images=2, size=16)
-    second = sample_data.make_dicom_sample(tmp_path / 'b', n_images=2, size=16,
+    first = sample_data.make_dicom_sample(tmp_path / 'a', n_images=2, size=32)
+    second = sample_data.make_dicom_sample(tmp_path / 'b', n_images=2, size=32,
                                            seed=1)
     assert first.phi_values != second.phi_values
     assert [im.image_id for im in first.images] != [
@@ -99,6 +99,11 @@ class TestDicomSample:
   def test_refuses_non_empty_folder(self, dicom):
     with pytest.raises(FileExistsError):
       sample_data.make_dicom_sample(dicom.root, n_images=1)
+
+  def test_refuses_images_too_small_for_jpeg_2000(self, tmp_path):
+    with pytest.raises(ValueError, match='at least 32 px'):
+      sample_data.make_dicom_sample(tmp_path, n_images=1, size=16)
+    assert not list(tmp_path.iterdir())
 
   def test_layout_and_csv(self, dicom):
     with open(dicom.csv_path, newline='') as f:
@@ -287,7 +292,7 @@ class TestImageFolder:
 
 def test_command_line(tmp_path, capsys):
   assert sample_data.main(['--out', str(tmp_path), '--kind', 'both', '--n',
-                           '3', '--size', '16', '--seed', '2']) == 0
+                           '3', '--size', '32', '--seed', '2']) == 0
   assert (tmp_path / 'dicom' / 'train.csv').is_file()
   assert list((tmp_path / 'dicom' / 'train_images').glob('*/*.dcm'))
   assert list((tmp_path / 'images').glob('digit_*/*'))
