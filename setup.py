@@ -32,6 +32,7 @@ setuptools.setup(
         'pylibjpeg-openjpeg>=2.3,<2.5',
         'pylibjpeg-rle>=2.0,<3',
         'python-gdcm>=3.0.24,<4',
+        'pyjpegls>=1.4,<1.5',
     ],
     extras_require={
         'kfp': ['tfx[kfp]>=1.16,<1.17'],

@@ -8,7 +8,7 @@ lacks: the choice of one VOI, the output range of each step, scaling to a
 fixed bit depth without looking at other images, MONOCHROME1 inversion and
 the optional square resize.
 
-Steps, per frame:
+Steps, per frame (of the header `frame_dataset` gives for the frame):
   1. decode (`iter_frames`, through `pydicom.pixels.iter_pixels`);
   2. `modality_values`: Rescale Slope/Intercept or Modality LUT Sequence;
   3. `voi_values`: VOI LUT Sequence, else the first window, else none;
@@ -19,8 +19,11 @@ Steps, per frame:
 Step 8 (PNG) is `image_example_gen.codecs.encode_png`.
 """
 
+import contextlib
 import dataclasses
-from typing import BinaryIO, Iterable, Iterator, Optional, Sequence, Tuple, Union
+import io
+import struct
+from typing import BinaryIO, Iterator, Optional, Sequence, Tuple, Union
 
 import numpy as np
 from PIL import Image
@@ -30,6 +33,7 @@ from pydicom.dataset import Dataset
 from pydicom.pixels import get_decoder
 from pydicom.pixels import iter_pixels
 from pydicom.pixels import processing
+from pydicom.pixels.utils import get_expected_length
 from pydicom.pixels.utils import get_nr_frames
 
 from image_example_gen import rejects
@@ -54,10 +58,34 @@ _REQUIRED_ATTRIBUTES = ('Rows', 'Columns', 'BitsAllocated', 'BitsStored',
                         'PhotometricInterpretation')
 _PIXEL_DATA_KEYWORDS = ('PixelData', 'FloatPixelData', 'DoubleFloatPixelData')
 
-# Fastest installed plugin per transfer syntax (see the module's report:
-# timings on a 2048x1664 12-bit frame). Syntaxes not listed use pydicom's
-# plugin order.
-_PREFERRED_PLUGINS = {}
+# Plugin to try first, where it used less CPU than pydicom's first choice
+# (GDCM) to decode a 2048x1664 12-bit frame: JPEG-LS pyjpegls 64 ms vs GDCM
+# 106 ms; JPEG 2000 pylibjpeg-openjpeg 378 ms vs GDCM 424 ms (Pillow 639 ms).
+# RLE keeps pydicom's order: pylibjpeg-rle (10 ms) before pydicom's own (73).
+_PREFERRED_PLUGINS = {
+    uid.JPEGLSLossless: 'pyjpegls',
+    uid.JPEGLSNearLossless: 'pyjpegls',
+    uid.JPEG2000Lossless: 'pylibjpeg',
+    uid.JPEG2000: 'pylibjpeg',
+}
+
+# Functional group macros that hold display attributes (PS3.3 C.7.6.16.2).
+_FRAME_MACROS = ('PixelValueTransformationSequence', 'FrameVOILUTSequence')
+
+# What pydicom says of pixel data shorter than its header describes.
+_TRUNCATION_MESSAGES = (
+    'is less than expected',  # Native data in a Dataset.
+    'fewer fragments than frames',  # Encapsulated.
+    "doesn't match the expected amount",  # pydicom's RLE decoder.
+)
+
+# Encapsulated pixel data (PS3.5 A.4).
+_ITEM_TAG = (0xFFFE, 0xE000)
+_UNDEFINED_LENGTH = 0xFFFFFFFF
+_END_MARKER = b'\xff\xd9'  # JPEG / JPEG-LS EOI, JPEG 2000 EOC.
+_END_MARKER_SYNTAXES = frozenset(uid.JPEGTransferSyntaxes +
+                                 uid.JPEGLSTransferSyntaxes +
+                                 uid.JPEG2000TransferSyntaxes)
 
 
 class UnsupportedTransferSyntaxError(NotImplementedError):
@@ -88,8 +116,10 @@ class PixelOptions:
 
   def __post_init__(self):
     if self.bit_depth not in (None, 8, 16):
-      raise ValueError(f'bit_depth must be None, 8 or 16, got {self.bit_depth!r}.')
+      raise ValueError(
+          f'bit_depth must be None, 8 or 16, got {self.bit_depth!r}.')
     if self.resize is not None and (not isinstance(self.resize, int) or
+                                    isinstance(self.resize, bool) or
                                     self.resize < 1):
       raise ValueError(f'resize must be None or a positive int, got '
                        f'{self.resize!r}.')
@@ -143,28 +173,37 @@ def check_pixel_attributes(ds: Dataset) -> Optional[str]:
 def decode_error_reason(exc: BaseException) -> str:
   """The reject reason for an exception raised by `iter_frames`.
 
-  Based on what pydicom 3 and its plugins raise:
+  Based on what pydicom 3.0 and its plugins raise:
     * UNSUPPORTED_TRANSFER_SYNTAX: `UnsupportedTransferSyntaxError` (no
-      decoder, or no installed plugin, for the transfer syntax);
+      decoder, or no installed plugin, for the transfer syntax), or every
+      plugin declined the data as a variant it does not support (e.g. 12-bit
+      JPEG Extended, which only the GPL pylibjpeg-libjpeg decodes);
     * NO_PIXEL_DATA: pydicom found no (Float/Double Float) Pixel Data element;
-    * TRUNCATED: `TruncatedPixelDataError`, or pydicom's / a codec's report
-      of pixel data shorter than the header describes;
+    * TRUNCATED: `TruncatedPixelDataError`, or pydicom's report of fewer
+      bytes, fragments or RLE segment data than the header describes (when
+      it decodes an inflated Deflated data set, where `iter_frames` cannot
+      look at the file);
     * UNDECODABLE: anything else (the codec rejected the data).
   """
   message = str(exc)
-  if isinstance(exc, UnsupportedTransferSyntaxError):
+  if isinstance(exc, UnsupportedTransferSyntaxError) or _all_plugins_declined(
+      message):
     return rejects.UNSUPPORTED_TRANSFER_SYNTAX
   if isinstance(exc, AttributeError) and 'no pixel data' in message:
     return rejects.NO_PIXEL_DATA
-  if isinstance(exc, (TruncatedPixelDataError, EOFError)):
-    return rejects.TRUNCATED
-  if any(marker in message for marker in _TRUNCATION_MESSAGES):
+  if isinstance(exc, TruncatedPixelDataError) or any(
+      text in message for text in _TRUNCATION_MESSAGES):
     return rejects.TRUNCATED
   return rejects.UNDECODABLE
 
 
-# Substrings of the messages pydicom and its plugins give for data cut short.
-_TRUNCATION_MESSAGES = ()
+
+def _all_plugins_declined(message: str) -> bool:
+  """Whether pydicom's all-plugins-failed error lists only refusals."""
+  if not message.startswith('Unable to decode as exceptions were raised'):
+    return False
+  failures = message.splitlines()[1:]
+  return bool(failures) and all('not support' in line for line in failures)
 
 
 def output_bit_depth(ds: Dataset, options: PixelOptions) -> int:
@@ -178,6 +217,32 @@ def output_bit_depth(ds: Dataset, options: PixelOptions) -> int:
   if options.bit_depth is not None:
     return options.bit_depth
   return 16 if ds.BitsStored > 8 else 8
+
+
+def frame_dataset(ds: Dataset, index: int) -> Dataset:
+  """The header as frame `index` of a multi-frame image sees it.
+
+  Enhanced multi-frame objects keep the rescale and the window in functional
+  groups rather than at the top level (PS3.3 C.7.6.16): the Pixel Value
+  Transformation (C.7.6.16.2.9) and Frame VOI LUT (C.7.6.16.2.10) macros of
+  the Shared Functional Groups Sequence, overridden by those of the frame's
+  item of the Per-Frame Functional Groups Sequence. Their attributes are laid
+  over a copy of `ds`; without functional groups `ds` itself is returned.
+  """
+  shared = ds.get('SharedFunctionalGroupsSequence') or []
+  per_frame = ds.get('PerFrameFunctionalGroupsSequence') or []
+  groups = list(shared[:1]) + list(per_frame[index:index + 1])
+  macros = [group[keyword][0] for group in groups
+            for keyword in _FRAME_MACROS if group.get(keyword)]
+  if not macros:
+    return ds
+  frame = Dataset()
+  frame.update(ds)
+  if hasattr(ds, 'file_meta'):
+    frame.file_meta = ds.file_meta
+  for macro in macros:
+    frame.update(macro)
+  return frame
 
 
 def stored_range(ds: Dataset) -> ValueRange:
@@ -280,8 +345,7 @@ def _voi_lut_range(ds: Dataset) -> Optional[ValueRange]:
 
 def _window_range(ds: Dataset) -> Optional[ValueRange]:
   """What the first window maps -inf and +inf to, or None without a window."""
-  if ds.get('WindowCenter') in (None, '') or ds.get('WindowWidth') in (None,
-                                                                       ''):
+  if any(ds.get(k) in (None, '') for k in ('WindowCenter', 'WindowWidth')):
     return None
   try:
     low, high = processing.apply_windowing(np.array([-np.inf, np.inf]), ds)
@@ -343,7 +407,9 @@ def to_rgb8(arr: np.ndarray, ds: Dataset) -> np.ndarray:
   photometric = ds.PhotometricInterpretation
   if photometric == _PALETTE_COLOR:
     rgb = processing.apply_color_lut(arr, ds)[..., :3]
-    entry_bits = ds.RedPaletteColorLookupTableDescriptor[2]
+    # 8-bit entries may come in 16-bit words (C.7.6.3.1.5), not the reverse.
+    entry_bits = (8 if rgb.dtype == np.uint8 else
+                  ds.RedPaletteColorLookupTableDescriptor[2])
   elif photometric in _RGB_AFTER_DECODING:
     rgb = arr
     entry_bits = ds.BitsStored
@@ -389,8 +455,8 @@ def render(stored: np.ndarray, ds: Dataset,
 
   Args:
     stored: one frame as pydicom's `iter_pixels` yields it by default.
-    ds: the header of the file (Image Pixel, Modality LUT, VOI LUT and
-      palette attributes).
+    ds: the frame's header (`frame_dataset`): Image Pixel, Modality LUT, VOI
+      LUT and palette attributes.
     options: how to render.
 
   Returns:
@@ -412,10 +478,12 @@ def render(stored: np.ndarray, ds: Dataset,
   return pixels, bit_depth
 
 
-def iter_frames(source: Union[str, BinaryIO],
-                ds: Dataset,
-                options: PixelOptions,
-                frame_indices: Optional[Sequence[int]] = None) -> Iterator[Frame]:
+def iter_frames(
+    source: Union[str, BinaryIO],
+    ds: Dataset,
+    options: PixelOptions,
+    frame_indices: Optional[Sequence[int]] = None,
+) -> Iterator[Frame]:
   """Decodes and renders frames one at a time (steps 1-7).
 
   Args:
@@ -433,24 +501,34 @@ def iter_frames(source: Union[str, BinaryIO],
 
   Raises:
     UnsupportedTransferSyntaxError: no installed plugin decodes the file.
-    TruncatedPixelDataError: fewer frames than Number of Frames (or than
-      `frame_indices` asks for) could be decoded.
-    Exception: whatever pydicom or its plugins raise on broken pixel data;
-      `decode_error_reason` names the reject reason.
+    TruncatedPixelDataError: the file ends inside its pixel data, a JPEG-family
+      codestream lacks its end marker, or fewer frames than asked for came out.
+    IndexError: a frame index outside [0, Number of Frames).
+    Exception: whatever else pydicom or its plugins raise on broken pixel
+      data; `decode_error_reason` names the reject reason.
   """
   transfer_syntax = _decodable_transfer_syntax(ds)
-  indices = (list(frame_indices) if frame_indices is not None else
-             range(get_nr_frames(ds, warn=False)))
-  decoded = 0
-  for index, stored in zip(indices,
-                           _iter_stored(source, transfer_syntax, frame_indices)):
-    pixels, bit_depth = render(stored, ds, options)
-    decoded += 1
+  number_of_frames = get_nr_frames(ds, warn=False)
+  indices = (list(range(number_of_frames)) if frame_indices is None else
+             list(frame_indices))
+  if any(not 0 <= i < number_of_frames for i in indices):
+    raise IndexError(f'Frame indices {indices} outside the {number_of_frames} '
+                     'frames of the file.')
+  stored_frames = _iter_stored(source, transfer_syntax, frame_indices, indices)
+  for index in indices:
+    try:
+      stored = next(stored_frames)
+    except StopIteration:
+      raise TruncatedPixelDataError(
+          f'The pixel data ended before frame {index}.') from None
+    except Exception as e:
+      if (decode_error_reason(e) == rejects.UNDECODABLE and
+          _pixel_data_cut_short(source, transfer_syntax)):
+        raise TruncatedPixelDataError(
+            f'The pixel data ends early ({e}).') from e
+      raise
+    pixels, bit_depth = render(stored, frame_dataset(ds, index), options)
     yield Frame(pixels=pixels, bit_depth=bit_depth, index=index)
-  if decoded < len(indices):
-    raise TruncatedPixelDataError(
-        f'Decoded {decoded} of {len(indices)} frames: the pixel data ended '
-        'early.')
 
 
 def _decodable_transfer_syntax(ds: Dataset) -> uid.UID:
@@ -473,11 +551,117 @@ def _decodable_transfer_syntax(ds: Dataset) -> uid.UID:
 
 
 def _iter_stored(source: Union[str, BinaryIO], transfer_syntax: uid.UID,
-                 frame_indices: Optional[Iterable[int]]) -> Iterator[np.ndarray]:
-  """Step 1: stored values, frame by frame, from pydicom's `iter_pixels`."""
-  plugin = _PREFERRED_PLUGINS.get(transfer_syntax, '')
+                 frame_indices: Optional[Sequence[int]],
+                 indices: Sequence[int]) -> Iterator[np.ndarray]:
+  """Step 1: stored values, frame by frame, from pydicom's `iter_pixels`.
+
+  The transfer syntax's preferred plugin decodes first; if it fails on a
+  frame, that frame and the rest are decoded with all plugins in pydicom's
+  order; if that fails before any frame, from the data set read whole.
+  `frame_indices` None lets pydicom stream encapsulated frames in order
+  rather than locate each one.
+  """
   if transfer_syntax == uid.DeflatedExplicitVRLittleEndian:
-    if hasattr(source, 'seek'):
-      source.seek(0)
-    source = pydicom.dcmread(source)
-  return iter_pixels(source, indices=frame_indices, decoding_plugin=plugin)
+    with _opened(source) as f:
+      source = pydicom.dcmread(f)
+  plugin = _PREFERRED_PLUGINS.get(transfer_syntax, '')
+  decoded = 0
+  if plugin in get_decoder(transfer_syntax).available_plugins:
+    try:
+      for stored in iter_pixels(source, indices=frame_indices,
+                                decoding_plugin=plugin):
+        decoded += 1
+        yield stored
+      return
+    except Exception:  # pylint: disable=broad-except
+      pass
+  remaining = indices[decoded:] if decoded else frame_indices
+  try:
+    for stored in iter_pixels(source, indices=remaining):
+      decoded += 1
+      yield stored
+  except Exception as error:  # pylint: disable=broad-except
+    if decoded:
+      raise
+    # pydicom's file parser for iter_pixels is stricter than dcmread (e.g. it
+    # fails on SC_rgb_jpeg.dcm, which pixel_array decodes): read the data set
+    # whole, this file only, and decode from it. If that fails too, the first
+    # error is the one that describes the file.
+    try:
+      with _opened(source) as f:
+        frames = list(iter_pixels(pydicom.dcmread(f), indices=frame_indices))
+    except Exception:  # pylint: disable=broad-except
+      raise error from None
+    yield from frames
+
+
+@contextlib.contextmanager
+def _opened(source: Union[str, BinaryIO]) -> Iterator[BinaryIO]:
+  """`source` as a binary file; a file object's position is restored."""
+  if not hasattr(source, 'read'):
+    with open(source, 'rb') as f:
+      yield f
+    return
+  position = source.tell()
+  source.seek(0)
+  try:
+    yield source
+  finally:
+    source.seek(position)
+
+
+def _pixel_data_cut_short(source: Union[str, BinaryIO],
+                          transfer_syntax: uid.UID) -> bool:
+  """Whether the pixel data ends early: a diagnosis after a decode error.
+
+  Codecs word a cut-off codestream in their own ways (GDCM not at all), so
+  this looks at the file instead: True if the file ends inside the Pixel Data
+  value (native: fewer bytes than its length, or a length shorter than Rows x
+  Columns x Samples x Bits Allocated x Number of Frames needs; encapsulated,
+  PS3.5 A.4: inside an item, or before the Sequence Delimitation Item), or if
+  the last fragment of a JPEG, JPEG-LS or JPEG 2000 stream does not end in
+  the FFD9 end marker (EOI, ISO 10918-1 B.1.1.3; EOC, ISO 15444-1 A.4.4) and
+  0x00 or 0xFF padding.
+  """
+  if transfer_syntax == uid.DeflatedExplicitVRLittleEndian:
+    return False
+  endian = '<' if transfer_syntax.is_little_endian else '>'
+  with _opened(source) as f:
+    # Leaves f at the Pixel Data element.
+    ds = pydicom.dcmread(f, stop_before_pixels=True)
+    start = f.tell()
+    size = f.seek(0, io.SEEK_END)
+    f.seek(start)
+    element_header = f.read(8 if transfer_syntax.is_implicit_VR else 12)
+    if len(element_header) < 8:
+      return False
+    (length,) = struct.unpack(endian + 'L', element_header[-4:])
+    if length != _UNDEFINED_LENGTH:
+      return (f.tell() + length > size or
+              length < get_expected_length(ds, unit='bytes'))
+    return _fragments_cut_short(
+        f, size, endian, transfer_syntax in _END_MARKER_SYNTAXES)
+
+
+def _fragments_cut_short(f: BinaryIO, size: int, endian: str,
+                         check_end_marker: bool) -> bool:
+  """Walks the items of encapsulated pixel data (PS3.5 A.4) from `f`."""
+  items = 0
+  last_length = 0
+  while True:
+    header = f.read(8)
+    if len(header) < 8:
+      return True
+    group, element, length = struct.unpack(endian + 'HHL', header)
+    if (group, element) != _ITEM_TAG:
+      break
+    if f.tell() + length > size:
+      return True
+    f.seek(length, io.SEEK_CUR)
+    items += 1
+    last_length = length
+  if not check_end_marker or items < 2:  # The first item is the offset table.
+    return False
+  tail = min(last_length, 4)  # The marker, then 0x00 or 0xFF padding.
+  f.seek(-8 - tail, io.SEEK_CUR)
+  return not f.read(tail).rstrip(b'\0\xff').endswith(_END_MARKER)

@@ -62,8 +62,8 @@ class ImageFolderExampleGen(component.FileBasedExampleGen):
     Args:
       input_base: folder (local path or any Beam/TF filesystem URI) holding one
         folder per class, or `train/`, `val/`, `test/` folders of those.
-      class_names: the class vocabulary, in label order. Default: the sorted
-        names of the class folders found. Files in other folders are
+      class_names: the class vocabulary in label order (label = index).
+        Default: the sorted names of the class folders found. Files in other folders are
         rejected with reason `unknown_class`.
       exif_transpose: apply the EXIF orientation, so pixels are as a viewer
         shows them (such images are stored re-encoded as PNG).
@@ -79,7 +79,8 @@ class ImageFolderExampleGen(component.FileBasedExampleGen):
       range_config: TFX span range, for patterns with `{SPAN}`.
     """
     if class_names is not None:
-      class_names = layout.class_vocabulary(class_names)
+      layout.class_vocabulary(class_names)  # Validates; the order is kept.
+      class_names = list(class_names)
     if max_size is not None and max_size <= 0:
       raise ValueError(f'max_size must be positive, got {max_size}.')
     component_base.check_fraction(max_reject_fraction)

@@ -1,0 +1,450 @@
+"""Decoding and validation of image files for ImageFolderExampleGen.
+
+`convert` turns a file's bytes into what goes into `image/encoded`, or raises
+`ImageRejected` with a reason from `image_example_gen.rejects`:
+
+* The type is sniffed from the bytes (`sniff_format`), never the extension.
+* Every image is fully decoded once with Pillow, so truncated and corrupt
+  files are rejected here rather than in the Trainer.
+* Valid JPEG and PNG files are stored unchanged when the Trainer's decoder
+  (`tf.io.decode_image`) reads them as Pillow does: JPEG when Huffman- or
+  arithmetic-coded, sequential or progressive, 8-bit, with 1 or 3 components
+  (SOF0-2, SOF9-10) and an end-of-image marker; PNG when every chunk's CRC
+  holds and IEND is present, which libpng checks and Pillow does not.
+* Everything else that Pillow decodes (BMP, the first frame of GIF and TIFF,
+  WebP, CMYK and lossless JPEG, ...) is re-encoded as lossless PNG with
+  TensorFlow's encoder: 8-bit, or 16-bit for 16-bit grayscale sources. Pixels
+  keep their channels: grayscale 1, grayscale+alpha 2, RGB 3, RGBA 4; palette
+  images become RGB, or RGBA when they have transparency; CMYK becomes RGB.
+* An EXIF orientation other than 1 is applied (`exif_transpose`, the default,
+  like Hugging Face's imagefolder), and images larger than `max_size` are
+  downscaled; both store a PNG.
+
+Pillow's decompression-bomb limit stays at its default: an image of more than
+2 * `PIL.Image.MAX_IMAGE_PIXELS` pixels (about 179 megapixels) is rejected as
+`invalid_image`; Pillow only warns between 1x and 2x. The default also keeps
+pass-through JPEGs within TensorFlow's own JPEG decoding limit of 2**29
+samples. Images with a side over 1,000,000 pixels, which TensorFlow's PNG codec
+refuses, are rejected as `invalid_image` unless stored as JPEG or downscaled.
+Pillow's `ImageFile.LOAD_TRUNCATED_IMAGES` must stay False (its default), or
+truncated files would be accepted.
+"""
+
+import dataclasses
+import io
+import zlib
+from typing import Optional, Tuple
+
+import numpy as np
+from PIL import Image
+from PIL import ImageOps
+
+from image_example_gen import codecs
+from image_example_gen import rejects
+
+JPEG = 'jpeg'
+PNG = 'png'
+
+# Bytes of a file's start that `sniff_format` needs.
+SNIFF_LENGTH = 18
+
+_PIL_FORMATS = {
+    JPEG: 'JPEG', PNG: 'PNG', 'bmp': 'BMP', 'gif': 'GIF', 'webp': 'WEBP',
+    'tiff': 'TIFF',
+}
+_PNG_SIGNATURE = b'\x89PNG\r\n\x1a\n'
+_TIFF_SIGNATURES = (b'II*\x00', b'MM\x00*', b'II+\x00', b'MM\x00+')
+# Sizes of the BMP info headers (Windows and OS/2 versions).
+_BMP_HEADER_SIZES = (12, 16, 40, 52, 56, 64, 108, 124)
+
+# JPEG start-of-frame markers whose 8-bit streams TensorFlow's libjpeg-turbo
+# decodes as Pillow's does: baseline, extended and progressive Huffman
+# (SOF0-2) and arithmetic (SOF9-10). Lossless (SOF3, SOF11), which Pillow's
+# newer libjpeg-turbo decodes and TensorFlow's rejects, and hierarchical
+# processes are re-encoded.
+_TF_JPEG_PROCESSES = frozenset([0xC0, 0xC1, 0xC2, 0xC9, 0xCA])
+_JPEG_SOF = frozenset(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC}
+_JPEG_EOI = b'\xff\xd9'
+_JPEG_SOS = 0xDA
+# Markers without a length field.
+_JPEG_STANDALONE = frozenset([0x01, 0xD8, *range(0xD0, 0xD8)])
+
+# PNG colour type (IHDR) -> channels of `tf.io.decode_image`; palette images
+# (type 3) have 3, or 4 with a valid tRNS chunk.
+_PNG_CHANNELS = {0: 1, 2: 3, 4: 2, 6: 4}
+_PNG_PALETTE = 3
+# libpng's default limit on width and height, in TensorFlow's decoder and
+# encoder alike.
+_PNG_MAX_SIDE = 1_000_000
+
+_ORIENTATION_TAG = 0x0112
+_TRANSPOSED_ORIENTATIONS = (2, 3, 4, 5, 6, 7, 8)
+# Pillow applies a TIFF's orientation while decoding it; these undo that.
+_UNDO_ORIENTATION = {
+    2: Image.Transpose.FLIP_LEFT_RIGHT,
+    3: Image.Transpose.ROTATE_180,
+    4: Image.Transpose.FLIP_TOP_BOTTOM,
+    5: Image.Transpose.TRANSPOSE,
+    6: Image.Transpose.ROTATE_90,
+    7: Image.Transpose.TRANSVERSE,
+    8: Image.Transpose.ROTATE_270,
+}
+
+# Pillow modes stored as they are, and conversions for the others.
+_PNG_MODES = ('L', 'LA', 'RGB', 'RGBA', 'I;16')
+_MODE_CONVERSIONS = {
+    '1': 'L', 'La': 'LA', 'PA': 'RGBA', 'RGBa': 'RGBA', 'RGBX': 'RGB',
+    'CMYK': 'RGB', 'YCbCr': 'RGB',
+}
+_UINT16_MODES = ('I', 'I;16B', 'I;16L', 'I;16N')
+
+
+@dataclasses.dataclass(frozen=True)
+class EncodedImage:
+  """An image as stored in an Example.
+
+  Attributes:
+    encoded: the bytes for `image/encoded`.
+    format: 'jpeg' or 'png'.
+    height: rows, as `tf.io.decode_image(encoded)` yields them.
+    width: columns, likewise.
+    channels: 1, 2, 3 or 4, likewise.
+  """
+  encoded: bytes
+  format: str
+  height: int
+  width: int
+  channels: int
+
+
+class ImageRejected(Exception):
+  """A file that does not become an Example.
+
+  Attributes:
+    reason: a reason constant of `image_example_gen.rejects`.
+    detail: a short explanation for the reject record.
+  """
+
+  def __init__(self, reason: str, detail: str):
+    if reason not in rejects.REASON_STAGE:
+      raise ValueError(f'Unknown reject reason {reason!r}.')
+    super().__init__(reason, detail)
+    self.reason = reason
+    self.detail = detail
+
+  def __str__(self) -> str:
+    return f'{self.reason}: {self.detail}'
+
+
+def sniff_format(head: bytes) -> Optional[str]:
+  """The image format from a file's first bytes, or None if unknown.
+
+  Args:
+    head: the file's first `SNIFF_LENGTH` bytes (more are ignored, fewer may
+      miss a format).
+
+  Returns:
+    'jpeg', 'png', 'bmp', 'gif', 'webp', 'tiff' or None.
+  """
+  if head.startswith(b'\xff\xd8\xff'):
+    return JPEG
+  if head.startswith(_PNG_SIGNATURE):
+    return PNG
+  if head.startswith((b'GIF87a', b'GIF89a')):
+    return 'gif'
+  if head.startswith(b'RIFF') and head[8:12] == b'WEBP':
+    return 'webp'
+  if head.startswith(_TIFF_SIGNATURES):
+    return 'tiff'
+  if head.startswith(b'BM') and (
+      len(head) < SNIFF_LENGTH or
+      int.from_bytes(head[14:18], 'little') in _BMP_HEADER_SIZES):
+    return 'bmp'
+  return None
+
+
+def convert(data: bytes, exif_transpose: bool = True,
+            max_size: Optional[int] = None) -> EncodedImage:
+  """Validates an image file and returns what to store for it.
+
+  Args:
+    data: the file's bytes.
+    exif_transpose: apply an EXIF orientation other than 1 to the pixels (and
+      store a PNG), so that they appear as a viewer shows them. With False,
+      pixels are kept as stored.
+    max_size: if set, images whose longer side exceeds it are downscaled
+      (aspect ratio kept, Lanczos filter, 16-bit kept) to that longer side and
+      stored as PNG.
+
+  Returns:
+    The bytes to store: `data` itself for a valid JPEG or PNG that needs no
+    change, else a lossless PNG of the decoded pixels.
+
+  Raises:
+    ImageRejected: the file is empty, not an image, truncated, corrupt, or
+      decodes to pixels that cannot be stored.
+    ValueError: `max_size` is not a positive integer.
+  """
+  if max_size is not None and (isinstance(max_size, bool) or
+                               not isinstance(max_size, int) or max_size <= 0):
+    raise ValueError(f'max_size must be a positive integer, got {max_size!r}.')
+  if not data:
+    raise ImageRejected(rejects.EMPTY_FILE, 'the file has 0 bytes')
+  image_format = sniff_format(data[:SNIFF_LENGTH])
+  if image_format is None:
+    raise ImageRejected(rejects.NOT_AN_IMAGE,
+                        'the first bytes match no supported image format')
+  png_channels = _check_png(data) if image_format == PNG else None
+  image = _decode(data, image_format, exif_transpose)
+  width, height = image.size
+  orientation = _orientation(image) if exif_transpose else 1
+  if orientation == 1 and (max_size is None or max(width, height) <= max_size):
+    if image_format == PNG:
+      _check_png_size(width, height)
+      return EncodedImage(data, PNG, height, width, png_channels)
+    if image_format == JPEG:
+      components = _jpeg_components_for_tf(data)
+      if components:
+        return EncodedImage(data, JPEG, height, width, components)
+  return _reencode(image, orientation, max_size)
+
+
+def _decode(data: bytes, image_format: str,
+            exif_transpose: bool) -> Image.Image:
+  """Fully decodes `data` with Pillow; raises ImageRejected if it can't.
+
+  The pixels are as stored, except that with `exif_transpose` a TIFF's
+  orientation is applied (by Pillow).
+  """
+  try:
+    image = Image.open(io.BytesIO(data),
+                       formats=(_PIL_FORMATS[image_format],))
+    applied_orientation = (
+        image.getexif().get(_ORIENTATION_TAG)
+        if image_format == 'tiff' and not exif_transpose else None)
+    image.load()
+  except Image.DecompressionBombError as e:
+    raise ImageRejected(
+        rejects.INVALID_IMAGE,
+        f'{e} Raise PIL.Image.MAX_IMAGE_PIXELS to accept it.') from e
+  # Pillow's plugins raise many exception types on corrupt input; any of them
+  # means the file cannot be decoded.
+  except Exception as e:  # pylint: disable=broad-except
+    raise _rejection(data, image_format, e) from e
+  if applied_orientation in _UNDO_ORIENTATION:
+    return image.transpose(_UNDO_ORIENTATION[applied_orientation])
+  return image
+
+
+def _rejection(data: bytes, image_format: str,
+               error: Exception) -> ImageRejected:
+  """Why Pillow failed on `data`: invalid size, truncated, or corrupt."""
+  size = _declared_size(data, image_format)
+  if size and not all(size):
+    return ImageRejected(
+        rejects.INVALID_IMAGE,
+        f'the {image_format} header declares {size[0]}x{size[1]} pixels')
+  precision = _jpeg_precision(data) if image_format == JPEG else 8
+  if precision != 8:
+    detail = f'{precision}-bit JPEG: only 8-bit JPEG is supported'
+  elif isinstance(error, Image.UnidentifiedImageError):
+    detail = f'Pillow cannot parse the {image_format} header'
+  else:
+    detail = f'{type(error).__name__}: {error}'
+  if (isinstance(error, EOFError) or 'truncated' in str(error).lower() or
+      _ends_early(data, image_format)):
+    return ImageRejected(rejects.TRUNCATED, detail)
+  return ImageRejected(rejects.UNDECODABLE, detail)
+
+
+def _orientation(image: Image.Image) -> int:
+  """The image's EXIF orientation if it changes the pixels, else 1."""
+  orientation = image.getexif().get(_ORIENTATION_TAG, 1)
+  return orientation if orientation in _TRANSPOSED_ORIENTATIONS else 1
+
+
+def _reencode(image: Image.Image, orientation: int,
+              max_size: Optional[int]) -> EncodedImage:
+  """A lossless PNG of the decoded image, oriented and downscaled."""
+  if orientation != 1:
+    image = ImageOps.exif_transpose(image)
+  image = _to_png_mode(image)
+  if max_size is not None and max(image.size) > max_size:
+    image = image.resize(_fit(image.size, max_size), Image.Resampling.LANCZOS)
+  _check_png_size(*image.size)
+  pixels = np.asarray(image)
+  channels = 1 if pixels.ndim == 2 else pixels.shape[2]
+  return EncodedImage(codecs.encode_png(pixels), PNG, pixels.shape[0],
+                      pixels.shape[1], channels)
+
+
+def _to_png_mode(image: Image.Image) -> Image.Image:
+  """The image in a mode that PNG stores losslessly (see _PNG_MODES)."""
+  mode = image.mode
+  if mode in _PNG_MODES:
+    return image
+  if mode == 'P':
+    return image.convert('RGBA' if 'transparency' in image.info else 'RGB')
+  if mode in _MODE_CONVERSIONS:
+    return image.convert(_MODE_CONVERSIONS[mode])
+  if mode in _UINT16_MODES:
+    pixels = np.asarray(image)
+    if pixels.min() >= 0 and pixels.max() <= np.iinfo(np.uint16).max:
+      return Image.fromarray(pixels.astype(np.uint16))
+    raise ImageRejected(
+        rejects.INVALID_IMAGE,
+        f'{mode} pixels range over [{pixels.min()}, {pixels.max()}], beyond '
+        f'16-bit PNG')
+  raise ImageRejected(rejects.INVALID_IMAGE,
+                      f'Pillow mode {mode} has no lossless PNG form')
+
+
+def _fit(size: Tuple[int, int], max_size: int) -> Tuple[int, int]:
+  """(width, height) scaled so that the longer side is `max_size`."""
+  scale = max_size / max(size)
+  return tuple(max(1, round(side * scale)) for side in size)
+
+
+def _check_png_size(width: int, height: int) -> None:
+  """Rejects sizes that TensorFlow's PNG codec (libpng) refuses."""
+  if max(width, height) > _PNG_MAX_SIDE:
+    raise ImageRejected(
+        rejects.INVALID_IMAGE,
+        f'{width}x{height} pixels: TensorFlow\'s PNG codec takes at most '
+        f'{_PNG_MAX_SIDE} per side; set max_size to downscale')
+
+
+def _check_png(data: bytes) -> int:
+  """Checks what libpng checks and Pillow does not; returns TF's channels.
+
+  Walks the chunks to IEND, verifying every CRC. libpng, and so
+  `tf.io.decode_image`, fails on a bad CRC in a critical chunk or a missing
+  IEND; Pillow reads neither the CRCs of image data nor the chunks after it.
+
+  Raises:
+    ImageRejected: the file ends before IEND, or a chunk is corrupt.
+  """
+  view = memoryview(data)
+  pos = len(_PNG_SIGNATURE)
+  color_type = palette_entries = alpha_entries = None
+  seen_image_data = False
+  while pos + 12 <= len(data):
+    length = int.from_bytes(view[pos:pos + 4], 'big')
+    chunk_type = bytes(view[pos + 4:pos + 8])
+    end = pos + 12 + length
+    if end > len(data):
+      break
+    crc = int.from_bytes(view[end - 4:end], 'big')
+    if zlib.crc32(view[pos + 4:end - 4]) != crc:
+      raise ImageRejected(
+          rejects.UNDECODABLE,
+          f'PNG chunk {chunk_type!r} at byte {pos} fails its CRC check')
+    if chunk_type == b'IHDR' and length >= 10:
+      color_type = data[pos + 17]
+    elif chunk_type == b'PLTE':
+      palette_entries = length // 3
+    elif (chunk_type == b'tRNS' and palette_entries is not None and
+          not seen_image_data):
+      alpha_entries = length
+    elif chunk_type == b'IDAT':
+      seen_image_data = True
+    elif chunk_type == b'IEND':
+      if color_type == _PNG_PALETTE:
+        # libpng ignores a tRNS chunk that is empty, longer than the palette
+        # or out of place.
+        return 4 if 0 < (alpha_entries or 0) <= palette_entries else 3
+      if color_type not in _PNG_CHANNELS:
+        raise ImageRejected(rejects.UNDECODABLE,
+                            f'PNG colour type {color_type} is invalid')
+      return _PNG_CHANNELS[color_type]
+    pos = end
+  raise ImageRejected(rejects.TRUNCATED,
+                      'the PNG file ends before its IEND chunk')
+
+
+def _jpeg_header(data: bytes) -> Tuple[Optional[int], Optional[int], bool]:
+  """Walks a JPEG stream's header segments up to the first scan.
+
+  Returns:
+    (offset of the start-of-frame segment, offset of the first start-of-scan
+    marker, whether the data ends inside the header). The offsets are None
+    when not found; the walk stops at a byte where a marker should start and
+    none does (corrupt data).
+  """
+  frame = None
+  pos = 2
+  while pos + 4 <= len(data):
+    if data[pos] != 0xFF:
+      return frame, None, False
+    marker = data[pos + 1]
+    if marker == 0xFF:  # fill byte
+      pos += 1
+      continue
+    if marker == _JPEG_SOS:
+      return frame, pos, False
+    if marker == _JPEG_EOI[1]:
+      return frame, None, False
+    if marker in _JPEG_SOF and pos + 10 <= len(data):
+      frame = pos
+    if marker in _JPEG_STANDALONE:
+      pos += 2
+    else:
+      pos += 2 + int.from_bytes(data[pos + 2:pos + 4], 'big')
+  return frame, None, True
+
+
+def _jpeg_components_for_tf(data: bytes) -> int:
+  """Components of a JPEG that TensorFlow decodes as Pillow does, else 0.
+
+  Besides the process, TensorFlow needs an end-of-image marker after the
+  scans: its source manager fails where libjpeg reads past the data, while
+  Pillow accepts a baseline stream without EOI once every row is decoded.
+  """
+  frame, scan, _ = _jpeg_header(data)
+  if frame is None or scan is None or data.rfind(_JPEG_EOI) < scan:
+    return 0
+  process, precision, components = (data[frame + 1], data[frame + 4],
+                                    data[frame + 9])
+  if process in _TF_JPEG_PROCESSES and precision == 8 and components in (1, 3):
+    return components
+  return 0
+
+
+def _jpeg_precision(data: bytes) -> int:
+  """Bits per sample of a JPEG's frame, or 8 if it has no frame header."""
+  frame, _, _ = _jpeg_header(data)
+  return 8 if frame is None else data[frame + 4]
+
+
+def _declared_size(data: bytes,
+                   image_format: str) -> Optional[Tuple[int, int]]:
+  """(width, height) from a PNG or JPEG header, if there is one."""
+  if image_format == PNG and data[12:16] == b'IHDR' and len(data) >= 24:
+    return (int.from_bytes(data[16:20], 'big'),
+            int.from_bytes(data[20:24], 'big'))
+  if image_format == JPEG:
+    frame, _, _ = _jpeg_header(data)
+    if frame is not None:
+      return (int.from_bytes(data[frame + 7:frame + 9], 'big'),
+              int.from_bytes(data[frame + 5:frame + 7], 'big'))
+  return None
+
+
+def _ends_early(data: bytes, image_format: str) -> bool:
+  """Whether the file stops before the end its own structure announces."""
+  if image_format == JPEG:
+    _, scan, cut = _jpeg_header(data)
+    return cut or (scan is not None and data.rfind(_JPEG_EOI) < scan)
+  if image_format == 'gif':
+    return not data.endswith(b';')
+  if image_format == 'bmp':
+    return int.from_bytes(data[2:6], 'little') > len(data)
+  if image_format == 'webp':
+    return int.from_bytes(data[4:8], 'little') + 8 > len(data)
+  if image_format == 'tiff':
+    # Offset of the first directory: 4 bytes, or 8 in BigTIFF.
+    start, stop = (8, 16) if data[2] == 0x2B else (4, 8)
+    order = 'little' if data.startswith(b'II') else 'big'
+    return (len(data) < stop or
+            int.from_bytes(data[start:stop], order) >= len(data))
+  return False
