@@ -168,6 +168,14 @@ class ImageExampleGenExecutor(base_example_gen_executor.BaseExampleGenExecutor,
     return summary
 
 
+def list_property(exec_properties: Dict[str, Any], key: str) -> List[str]:
+  """A List[str] exec property: orchestrators pass it JSON-encoded."""
+  value = exec_properties.get(key)
+  if isinstance(value, str):
+    value = json.loads(value)
+  return list(value or [])
+
+
 def normalize_input_base(input_base: str) -> str:
   """Absolute local paths (so matched paths share the prefix); URIs as is."""
   if '://' in input_base:

@@ -48,7 +48,8 @@ def label_spec(exec_properties: Dict[str, Any]) -> Optional[labels.LabelSpec]:
       key_source=exec_properties[LABEL_KEY_SOURCE_KEY],
       label_column=exec_properties.get(LABEL_COLUMN_KEY) or None,
       patient_column=exec_properties.get(PATIENT_COLUMN_KEY) or None,
-      extra_columns=tuple(exec_properties.get(EXTRA_COLUMNS_KEY) or ()))
+      extra_columns=tuple(
+          executor_base.list_property(exec_properties, EXTRA_COLUMNS_KEY)))
 
 
 def pixel_options(exec_properties: Dict[str, Any]) -> pixels.PixelOptions:
@@ -174,7 +175,7 @@ class Executor(executor_base.ImageExampleGenExecutor):
     return DicomFileConverter(
         self._spec, self._table,
         metadata.resolve_attributes(
-            exec_properties.get(EXTRA_ATTRIBUTES_KEY) or ()),
+            executor_base.list_property(exec_properties, EXTRA_ATTRIBUTES_KEY)),
         pixel_options(exec_properties), exec_properties[MULTI_FRAME_KEY],
         self._salt)
 

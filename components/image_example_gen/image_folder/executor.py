@@ -82,7 +82,8 @@ class Executor(executor_base.ImageExampleGenExecutor):
 
   def prepare(self, exec_properties: Dict[str, Any], output_uri: str) -> None:
     self._salt = keys.resolve_salt()
-    self._vocabulary = (exec_properties.get(CLASS_NAMES_KEY) or
+    self._vocabulary = (
+        executor_base.list_property(exec_properties, CLASS_NAMES_KEY) or
                         _discover_classes(self._input_base,
                                           _input_patterns(exec_properties)))
     with fileio.open(os.path.join(output_uri, VOCABULARY_FILE), 'w') as f:
