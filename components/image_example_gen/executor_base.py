@@ -1,8 +1,9 @@
 """What both ExampleGen executors share around TFX's BaseExampleGenExecutor.
 
 TFX's base class owns splitting (`output_config` hash buckets or input
-splits) and writing the Split-* TFRecords. This layer adds, inside the same
-Beam pipeline, the reject records and per-split summaries, and afterwards
+splits). This layer writes the Split-* TFRecords in TFX's layout (without
+TFX's pre-write shuffle, see `Do`), adds, inside the same Beam pipeline, the
+reject records and per-split summaries, and afterwards
 turns them into the log table, the artifact's custom properties,
 `ingest_summary.json`, and the `max_reject_fraction` check (DESIGN.md §5, §9).
 
@@ -21,10 +22,14 @@ from typing import Any, Dict, List, Mapping, Tuple
 
 import apache_beam as beam
 from tfx.components.example_gen import base_example_gen_executor
+from tfx.components.example_gen import utils as example_gen_utils
+from tfx.components.util import examples_utils
 from tfx.dsl.io import fileio
+from tfx.proto import example_gen_pb2
 from tfx.types import artifact
 from tfx.types import artifact_utils
 from tfx.types import standard_component_specs
+from tfx.utils import proto_utils
 
 from image_example_gen import conversion
 from image_example_gen import example as example_lib
@@ -33,6 +38,7 @@ from image_example_gen import rejects as rejects_lib
 MAX_REJECT_FRACTION_KEY = 'max_reject_fraction'
 SUMMARY_FILE = 'ingest_summary.json'
 _PARTS_DIR = '.ingest_parts'
+_RECORDS_FILE_PREFIX = 'data_tfrecord'  # TFX's name for Split-* files
 
 
 class _SplitSummaryFn(beam.CombineFn):
@@ -125,13 +131,44 @@ class ImageExampleGenExecutor(base_example_gen_executor.BaseExampleGenExecutor,
   def Do(self, input_dict: Dict[str, List[artifact.Artifact]],
          output_dict: Dict[str, List[artifact.Artifact]],
          exec_properties: Dict[str, Any]) -> None:
+    """BaseExampleGenExecutor.Do, writing each split without a shuffle.
+
+    TFX's WriteSplit reshuffles the serialized Examples before writing; on
+    the DirectRunner that shuffle holds every encoded image in memory at
+    once. Written straight from the conversion, a worker holds only the
+    images it is converting; the Trainer shuffles anyway.
+    """
+    self._log_startup(input_dict, output_dict, exec_properties)
     examples = artifact_utils.get_single_instance(
         output_dict[standard_component_specs.EXAMPLES_KEY])
+    input_config = example_gen_pb2.Input()
+    proto_utils.json_to_proto(
+        exec_properties[standard_component_specs.INPUT_CONFIG_KEY],
+        input_config)
+    output_config = example_gen_pb2.Output()
+    proto_utils.json_to_proto(
+        exec_properties[standard_component_specs.OUTPUT_CONFIG_KEY],
+        output_config)
+    examples.split_names = artifact_utils.encode_split_names(
+        example_gen_utils.generate_output_split_names(input_config,
+                                                      output_config))
     self._output_uri = examples.uri
     self._input_base = normalize_input_base(
         exec_properties[standard_component_specs.INPUT_BASE_KEY])
     self.prepare(exec_properties, examples.uri)
-    super().Do(input_dict, output_dict, exec_properties)
+    with self._make_beam_pipeline() as pipeline:
+      for name, split in self.GenerateExamplesByBeam(
+          pipeline, exec_properties).items():
+        _ = (split
+             | f'Serialize[{name}]' >> beam.Map(
+                 lambda e: e.SerializeToString(deterministic=True))
+             | f'WriteSplit[{name}]' >> beam.io.WriteToTFRecord(
+                 os.path.join(artifact_utils.get_split_uri([examples], name),
+                              _RECORDS_FILE_PREFIX),
+                 file_name_suffix='.gz'))
+    examples_utils.set_payload_format(examples,
+                                      example_gen_pb2.FORMAT_TF_EXAMPLE)
+    examples_utils.set_file_format(examples, 'tfrecords_gzip')
     summary = self._summarize(exec_properties)
     _record(examples, summary)
     rejects_lib.check_reject_fraction(
