@@ -70,3 +70,21 @@ def examples_reader() -> Callable[[str], Dict[str, list]]:
 def executor_runner():
   return run_executor
 
+
+
+@pytest.fixture(scope='session')
+def split_keys():
+  """Split -> sorted `image/key`s: which image went to which split."""
+  return lambda examples: {
+      split: sorted(e.features.feature['image/key'].bytes_list.value[0]
+                    for e in split_examples)
+      for split, split_examples in examples.items()}
+
+
+@pytest.fixture(scope='session')
+def serialized():
+  """Split -> sorted deterministic serializations: equal Examples, any order."""
+  return lambda examples: {
+      split: sorted(e.SerializeToString(deterministic=True)
+                    for e in split_examples)
+      for split, split_examples in examples.items()}

@@ -91,33 +91,26 @@ def test_pixels_labels_and_formats(image_folder_sample, run):
 
 
 def test_same_input_gives_same_splits(image_folder_sample, run, tmp_path,
-                                      executor_runner, examples_reader):
+                                      executor_runner, examples_reader,
+                                      split_keys):
   _, first = run
   executor_runner(ImageFolderExampleGen(
       input_base=str(image_folder_sample.root), max_reject_fraction=0.2),
                   tmp_path)
   second = examples_reader(str(tmp_path))
-  membership = lambda exs: {  # pylint: disable=g-long-lambda
-      split: sorted(e.features.feature['image/key'].bytes_list.value[0]
-                    for e in split_examples)
-      for split, split_examples in exs.items()}
-  assert membership(first) == membership(second)
+  assert split_keys(first) == split_keys(second)
 
 
 def test_multi_processing_gives_the_same_examples(image_folder_sample, run,
                                                   tmp_path, executor_runner,
-                                                  examples_reader):
+                                                  examples_reader, serialized):
   _, in_memory = run
   executor_runner(
       ImageFolderExampleGen(input_base=str(image_folder_sample.root),
                             max_reject_fraction=0.2), tmp_path,
       ['--direct_running_mode=multi_processing', '--direct_num_workers=2'])
   parallel = examples_reader(str(tmp_path))
-  serialize = lambda exs: {  # pylint: disable=g-long-lambda
-      split: sorted(e.SerializeToString(deterministic=True)
-                    for e in split_examples)
-      for split, split_examples in exs.items()}
-  assert serialize(parallel) == serialize(in_memory)
+  assert serialized(parallel) == serialized(in_memory)
 
 
 def test_split_folders_become_splits(tmp_path, executor_runner,
