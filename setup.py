@@ -26,6 +26,7 @@ setuptools.setup(
         'numpy>=1.22,<2',
         'dill>=0.3.1',
         'pillow>=10',
+        'matplotlib>=3.7',
         'pydicom>=3.0,<4',
         # Non-GPL pixel-data plugins for pydicom's `pixels` API.
         'pylibjpeg>=2.0,<3',
@@ -37,11 +38,11 @@ setuptools.setup(
     extras_require={
         'kfp': ['tfx[kfp]>=1.16,<1.17'],
         'samples': ['scikit-learn>=1.3'],
-        'report': ['matplotlib>=3.7'],
     },
     entry_points={
         'console_scripts': [
             'image-example-gen-samples=image_example_gen.sample_data:main',
+            'image-example-gen-report=image_example_gen.report.__main__:main',
         ],
     },
 )
