@@ -155,6 +155,7 @@ class ImageExampleGenExecutor(base_example_gen_executor.BaseExampleGenExecutor,
     self._output_uri = examples.uri
     self._input_base = normalize_input_base(
         exec_properties[standard_component_specs.INPUT_BASE_KEY])
+    fileio.makedirs(examples.uri)  # Not every launcher creates it.
     self.prepare(exec_properties, examples.uri)
     with self._make_beam_pipeline() as pipeline:
       for name, split in self.GenerateExamplesByBeam(
