@@ -2,7 +2,7 @@
 
 import os
 import pathlib
-from typing import Callable, Dict, List, Optional, Sequence
+from typing import Callable, Dict, Optional, Sequence
 
 import pytest
 
@@ -29,7 +29,7 @@ def image_folder_sample(tmp_path_factory):
       tmp_path_factory.mktemp('image_folder_sample'), n_images=60, size=32)
 
 
-def read_examples(uri: str) -> Dict[str, List['tf.train.Example']]:
+def read_examples(uri: str) -> Dict[str, list]:
   """Split name -> Examples of an Examples artifact directory."""
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
   result = {}

@@ -11,7 +11,6 @@ import tensorflow as tf
 
 from image_example_gen import DicomExampleGen
 from image_example_gen import keys
-from image_example_gen import rejects
 from image_example_gen import sample_data
 from image_example_gen.executor_base import read_rejects
 

@@ -1,0 +1,105 @@
+"""Transform's `preprocessing_fn`: encoded images to model-ready tensors.
+
+Referenced by dotted path (`image_example_gen.training.preprocessing.
+preprocessing_fn`), so a Kubeflow container needs no module file. The same
+graph runs in the Trainer's input pipeline and in the exported serving
+signature, so training and serving decode images identically.
+
+custom_config keys (all optional):
+  image_size: side of the square the model sees, in px (default 28).
+  channels: 1 (grayscale) or 3 (RGB) (default 1); images of the other kind
+    are converted.
+  stretch_contrast: rescale each image to span [0, 1] (default True). DICOM
+    display ranges differ between images (windows, bit depths, a CT without
+    window scaled to the full 16-bit range spans a few percent of it); the
+    stretch makes the model see them alike.
+"""
+
+import dataclasses
+from typing import Any, Dict, Mapping, Optional
+
+import tensorflow as tf
+
+from image_example_gen import example
+
+# Transformed features.
+IMAGE = 'image'
+LABEL = 'label'
+
+# Raw features the transform reads.
+RAW_IMAGE = example.IMAGE_ENCODED
+RAW_LABEL = example.LABEL
+
+IMAGE_SIZE_KEY = 'image_size'
+CHANNELS_KEY = 'channels'
+STRETCH_CONTRAST_KEY = 'stretch_contrast'
+DEFAULT_IMAGE_SIZE = 28
+DEFAULT_CHANNELS = 1
+_SUPPORTED_CHANNELS = (1, 3)
+# Floor of the stretch's divisor: a flat image stays flat, without a 0 / 0.
+_MIN_RANGE = 1e-3
+
+
+@dataclasses.dataclass(frozen=True)
+class ImageConfig:
+  """How images are prepared for the model (the module's custom_config)."""
+  size: int = DEFAULT_IMAGE_SIZE
+  channels: int = DEFAULT_CHANNELS
+  stretch_contrast: bool = True
+
+  def __post_init__(self):
+    if self.size < 1:
+      raise ValueError(f'{IMAGE_SIZE_KEY} must be positive, got {self.size}.')
+    if self.channels not in _SUPPORTED_CHANNELS:
+      raise ValueError(f'{CHANNELS_KEY} must be one of {_SUPPORTED_CHANNELS}, '
+                       f'got {self.channels}.')
+
+  @classmethod
+  def from_custom_config(
+      cls, custom_config: Optional[Mapping[str, Any]]) -> 'ImageConfig':
+    config = custom_config or {}
+    return cls(
+        size=int(config.get(IMAGE_SIZE_KEY, DEFAULT_IMAGE_SIZE)),
+        channels=int(config.get(CHANNELS_KEY, DEFAULT_CHANNELS)),
+        stretch_contrast=bool(config.get(STRETCH_CONTRAST_KEY, True)))
+
+
+def decode_image(encoded: tf.Tensor, config: ImageConfig) -> tf.Tensor:
+  """One PNG or JPEG (8- or 16-bit) as a size x size x channels float image.
+
+  Values are in [0, 1] whatever the bit depth (`decode_image` scales 16-bit
+  PNGs by 1/65535, 8-bit images by 1/255), then stretched to span [0, 1] if
+  configured. The resize is bilinear with antialiasing, aspect ratio not kept
+  (inputs are expected to be square).
+  """
+  image = tf.io.decode_image(encoded, channels=config.channels,
+                             dtype=tf.float32, expand_animations=False)
+  image = tf.image.resize(image, (config.size, config.size), antialias=True)
+  image = tf.clip_by_value(image, 0.0, 1.0)
+  if config.stretch_contrast:
+    low = tf.reduce_min(image)
+    image = (image - low) / tf.maximum(tf.reduce_max(image) - low, _MIN_RANGE)
+  return image
+
+
+def decode_images(encoded: tf.Tensor, config: ImageConfig) -> tf.Tensor:
+  """A batch of encoded images ([batch] or [batch, 1]) as [batch, s, s, c]."""
+  return tf.map_fn(
+      lambda one: decode_image(one, config),
+      tf.reshape(encoded, [-1]),
+      fn_output_signature=tf.TensorSpec(
+          (config.size, config.size, config.channels), tf.float32))
+
+
+def preprocessing_fn(inputs: Dict[str, tf.Tensor],
+                     custom_config: Optional[Dict[str, Any]] = None
+                    ) -> Dict[str, tf.Tensor]:
+  """Decodes, resizes and scales `image/encoded`; `label` as int64 [batch].
+
+  Serving feeds no label: TFT's transform layer then leaves `label` out.
+  """
+  config = ImageConfig.from_custom_config(custom_config)
+  return {
+      IMAGE: decode_images(inputs[RAW_IMAGE], config),
+      LABEL: tf.reshape(tf.cast(inputs[RAW_LABEL], tf.int64), [-1]),
+  }

@@ -1,0 +1,452 @@
+"""The TFX pipeline: DICOM or image folder to a pushed Keras image classifier.
+
+    ExampleGen (DicomExampleGen | ImageFolderExampleGen)
+      -> StatisticsGen (image-aware) -> ImportSchemaGen | SchemaGen
+      -> ExampleValidator
+      -> Transform (decode, resize, scale; not materialized)
+      -> Trainer (Keras CNN) -> Evaluator (accuracy threshold) -> Pusher
+
+`create_pipeline` builds it for any runner: `LocalDagRunner` with SQLite
+MLMD here, `KubeflowV2DagRunner` in kubeflow/. Transform and Trainer code is
+referenced by dotted path into the installed package, so no module file has
+to travel with the pipeline.
+
+Command line (TF_USE_LEGACY_KERAS=1 is set here when unset; see
+image_example_gen/training/model.py for the Keras decision):
+
+    python pipeline.py demo [--output-dir ./demo_output]
+    python pipeline.py run --source {dicom,images} --input-base DIR
+        [--labels-csv CSV] [--patient-column COL] [--extra-columns A,B]
+        [--output-dir ./pipeline_output] [--beam-pipeline-args='--opt=v ...']
+
+`demo` writes the sample data of both kinds, runs the pipeline on each and
+prints where the model, statistics, schema, rejects and evaluation are, the
+eval accuracy and each component's wall time.
+"""
+
+import argparse
+import os
+import pathlib
+import shlex
+import sys
+import time
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
+
+os.environ.setdefault('TF_USE_LEGACY_KERAS', '1')
+
+# pylint: disable=g-import-not-at-top,wrong-import-position
+from ml_metadata.proto import metadata_store_pb2
+import tensorflow_data_validation as tfdv
+import tensorflow_model_analysis as tfma
+from tfx import v1 as tfx
+from tfx.dsl.components.base import base_node
+
+from image_example_gen import rejects
+from image_example_gen.training import model
+from image_example_gen.training import preprocessing
+from image_example_gen import report
+from image_example_gen.report import mlmd
+from image_example_gen.training import runs
+# pylint: enable=g-import-not-at-top,wrong-import-position
+
+DICOM = 'dicom'
+IMAGES = 'images'
+SOURCES = (DICOM, IMAGES)
+
+_REPO_ROOT = pathlib.Path(__file__).resolve().parent
+# Curated schemas, by source (schemas/<folder>/schema.pbtxt).
+SCHEMA_PATHS = {
+    DICOM: str(_REPO_ROOT / 'schemas' / 'dicom' / 'schema.pbtxt'),
+    IMAGES: str(_REPO_ROOT / 'schemas' / 'image_folder' / 'schema.pbtxt'),
+}
+PREPROCESSING_FN = 'image_example_gen.training.preprocessing.preprocessing_fn'
+RUN_FN = 'image_example_gen.training.model.run_fn'
+ACCURACY_METRIC = 'SparseCategoricalAccuracy'
+
+
+def _example_gen(source: str, input_base: str,
+                 example_gen_args: Mapping[str, Any]):
+  """The ExampleGen component of `source`."""
+  # Imported here: the components are heavy and only one is needed.
+  from image_example_gen import DicomExampleGen  # pylint: disable=g-import-not-at-top
+  from image_example_gen import ImageFolderExampleGen  # pylint: disable=g-import-not-at-top
+  component = DicomExampleGen if source == DICOM else ImageFolderExampleGen
+  return component(input_base=input_base, **example_gen_args)
+
+
+def _eval_config(accuracy_threshold: float) -> tfma.EvalConfig:
+  """TFMA: accuracy of the serving signature on raw eval Examples."""
+  return tfma.EvalConfig(
+      model_specs=[tfma.ModelSpec(signature_name=model.SERVING_SIGNATURE,
+                                  label_key=preprocessing.RAW_LABEL)],
+      slicing_specs=[tfma.SlicingSpec()],
+      metrics_specs=[tfma.MetricsSpec(metrics=[
+          tfma.MetricConfig(class_name='ExampleCount'),
+          tfma.MetricConfig(
+              class_name=ACCURACY_METRIC,
+              threshold=tfma.MetricThreshold(
+                  value_threshold=tfma.GenericValueThreshold(
+                      lower_bound={'value': accuracy_threshold}))),
+      ])])
+
+
+def training_components(
+    examples: tfx.dsl.Channel,
+    schema_path: Optional[str],
+    serving_model_dir: str,
+    training_config: Mapping[str, Any],
+    accuracy_threshold: float,
+    stats_sample_rate: Optional[float],
+) -> List[base_node.BaseNode]:
+  """The components after ExampleGen, reading its `examples` channel.
+
+  Args are those of `create_pipeline`; `training_config` is the
+  custom_config of Transform and Trainer.
+  """
+  if schema_path:
+    schema_gen = tfx.components.ImportSchemaGen(schema_file=schema_path)
+    statistics_gen = tfx.components.StatisticsGen(
+        examples=examples, schema=schema_gen.outputs['schema'],
+        stats_options=_stats_options(stats_sample_rate))
+  else:
+    statistics_gen = tfx.components.StatisticsGen(
+        examples=examples, stats_options=_stats_options(stats_sample_rate))
+    schema_gen = tfx.components.SchemaGen(
+        statistics=statistics_gen.outputs['statistics'],
+        infer_feature_shape=True)
+  example_validator = tfx.components.ExampleValidator(
+      statistics=statistics_gen.outputs['statistics'],
+      schema=schema_gen.outputs['schema'])
+  transform = tfx.components.Transform(
+      examples=examples,
+      schema=schema_gen.outputs['schema'],
+      preprocessing_fn=PREPROCESSING_FN,
+      custom_config=dict(training_config),
+      materialize=False,
+      disable_statistics=True)
+  trainer = tfx.components.Trainer(
+      run_fn=RUN_FN,
+      examples=examples,
+      transform_graph=transform.outputs['transform_graph'],
+      custom_config=dict(training_config))
+  evaluator = tfx.components.Evaluator(
+      examples=examples,
+      model=trainer.outputs['model'],
+      eval_config=_eval_config(accuracy_threshold))
+  pusher = tfx.components.Pusher(
+      model=trainer.outputs['model'],
+      model_blessing=evaluator.outputs['blessing'],
+      push_destination=tfx.proto.PushDestination(
+          filesystem=tfx.proto.PushDestination.Filesystem(
+              base_directory=serving_model_dir)))
+  return [schema_gen, statistics_gen, example_validator, transform, trainer,
+          evaluator, pusher]
+
+
+def _stats_options(sample_rate: Optional[float]) -> tfdv.StatsOptions:
+  """TFDV options: image stats (format, size) on bytes with image content."""
+  return tfdv.StatsOptions(enable_semantic_domain_stats=True,
+                           semantic_domain_stats_sample_rate=sample_rate)
+
+
+def create_pipeline(
+    pipeline_name: str,
+    pipeline_root: str,
+    source: str,
+    input_base: str,
+    serving_model_dir: str,
+    example_gen_args: Optional[Mapping[str, Any]] = None,
+    schema_path: Optional[str] = '',
+    image_size: int = preprocessing.DEFAULT_IMAGE_SIZE,
+    channels: int = preprocessing.DEFAULT_CHANNELS,
+    stretch_contrast: bool = True,
+    epochs: int = model.DEFAULT_EPOCHS,
+    batch_size: int = model.DEFAULT_BATCH_SIZE,
+    num_classes: Optional[int] = None,
+    accuracy_threshold: float = 0.9,
+    stats_sample_rate: Optional[float] = None,
+    metadata_connection_config: Optional[
+        metadata_store_pb2.ConnectionConfig] = None,
+    beam_pipeline_args: Optional[Sequence[str]] = None,
+    enable_cache: bool = True,
+) -> tfx.dsl.Pipeline:
+  """The image classification pipeline of DESIGN.md §1, for any runner.
+
+  Args:
+    pipeline_name: the pipeline's name in MLMD and on the orchestrator.
+    pipeline_root: where artifacts are written (a local path or a GCS/S3 URI
+      the runner can reach).
+    source: `dicom` (DicomExampleGen) or `images` (ImageFolderExampleGen).
+    input_base: the ExampleGen's input folder.
+    serving_model_dir: where Pusher copies a blessed model (a new numbered
+      version folder per push), e.g. a TF Serving model base path.
+    example_gen_args: further keyword arguments of the ExampleGen, e.g.
+      {'labels_csv': ..., 'patient_column': 'patient_id'} for DICOM, or
+      `output_config` for other splits. Default: none.
+    schema_path: the curated schema, imported with ImportSchemaGen; '' (the
+      default) is this repository's `schemas/<source>/schema.pbtxt`, None
+      infers one with SchemaGen instead (then pass `num_classes` unless the
+      inferred `label` has an int_domain). The path must be readable where
+      the component runs (on Kubeflow: in the container image or a bucket).
+    image_size: side in px of the square images the model sees.
+    channels: 1 (grayscale) or 3 (RGB) input channels of the model.
+    stretch_contrast: rescale each image to span [0, 1] before the model
+      (see image_example_gen/training/preprocessing.py).
+    epochs: training passes over the train split.
+    batch_size: training batch size.
+    num_classes: the model's number of classes; None takes 1 + the max of the
+      schema's `label` int_domain.
+    accuracy_threshold: the eval-split accuracy at or above which the
+      Evaluator blesses the model (and Pusher pushes it).
+    stats_sample_rate: fraction of Examples whose images StatisticsGen
+      decodes for image statistics (format, size); None decodes all.
+    metadata_connection_config: MLMD connection; None lets the runner choose
+      (Kubeflow's own store), pass a SQLite config for LocalDagRunner.
+    beam_pipeline_args: Beam options of every Beam-based component, e.g.
+      ['--direct_running_mode=multi_processing', '--direct_num_workers=0']
+      or Dataflow's; None runs Beam's DirectRunner in process.
+    enable_cache: reuse the outputs of a component whose inputs and
+      configuration are unchanged (MLMD cache).
+
+  Returns:
+    The pipeline, to hand to a runner.
+  """
+  if source not in SOURCES:
+    raise ValueError(f'source must be one of {SOURCES}, got {source!r}.')
+  if not 0 < accuracy_threshold <= 1:
+    raise ValueError(
+        f'accuracy_threshold must be in (0, 1], got {accuracy_threshold}.')
+  training_config = {
+      preprocessing.IMAGE_SIZE_KEY: image_size,
+      preprocessing.CHANNELS_KEY: channels,
+      preprocessing.STRETCH_CONTRAST_KEY: stretch_contrast,
+      model.EPOCHS_KEY: epochs,
+      model.BATCH_SIZE_KEY: batch_size,
+  }
+  if num_classes is not None:
+    training_config[model.NUM_CLASSES_KEY] = num_classes
+  preprocessing.ImageConfig.from_custom_config(training_config)  # Checks.
+  example_gen = _example_gen(source, input_base, example_gen_args or {})
+  components = [example_gen] + training_components(
+      examples=example_gen.outputs['examples'],
+      schema_path=SCHEMA_PATHS[source] if schema_path == '' else schema_path,
+      serving_model_dir=serving_model_dir,
+      training_config=training_config,
+      accuracy_threshold=accuracy_threshold,
+      stats_sample_rate=stats_sample_rate)
+  return tfx.dsl.Pipeline(
+      pipeline_name=pipeline_name,
+      pipeline_root=pipeline_root,
+      components=components,
+      enable_cache=enable_cache,
+      metadata_connection_config=metadata_connection_config,
+      beam_pipeline_args=list(beam_pipeline_args or []))
+
+
+# ---------------------------------------------------------------------------
+# Local runs and the command line.
+
+DEMO_IMAGES_PER_SOURCE = 1500
+DEMO_SAMPLE_SIZE = 32
+# The RSNA-like sample's CSV, as DicomExampleGen reads it.
+DEMO_DICOM_ARGS = {'patient_column': 'patient_id',
+                   'extra_columns': ('laterality', 'view', 'age')}
+
+
+def run_local(pipeline: tfx.dsl.Pipeline) -> None:
+  """Runs `pipeline` with LocalDagRunner (components in this process)."""
+  tfx.orchestration.LocalDagRunner().run(pipeline)
+
+
+def sqlite_config(path: str) -> metadata_store_pb2.ConnectionConfig:
+  """MLMD in a SQLite file, created if missing."""
+  return tfx.orchestration.metadata.sqlite_metadata_connection_config(path)
+
+
+def _producer(component_runs: List[runs.ComponentRun],
+              key: str) -> runs.ComponentRun:
+  """The component of the run that has output `key`."""
+  for component_run in component_runs:
+    if key in component_run.outputs:
+      return component_run
+  raise ValueError(f'No component of the run has an output {key!r}.')
+
+
+def _property(artifact, name: str):
+  value = artifact.custom_properties.get(name)
+  return None if value is None else getattr(value, value.WhichOneof('value'))
+
+
+def summary(component_runs: List[runs.ComponentRun]) -> List[str]:
+  """Lines saying where a run's outputs are, its accuracy and timings."""
+  example_gen = _producer(component_runs, 'examples')
+  lines = [
+      f'  examples    {example_gen.uri("examples")}',
+      f'  rejects     {example_gen.uri("examples")}/{rejects.REJECTS_DIR}/',
+  ]
+  for label, key, suffix in (('statistics', 'statistics', ''),
+                             ('schema', 'schema', '/schema.pbtxt'),
+                             ('anomalies', 'anomalies', ''),
+                             ('evaluation', 'evaluation', '')):
+    lines.append(f'  {label:<11} {_producer(component_runs, key).uri(key)}'
+                 f'{suffix}')
+  evaluator = _producer(component_runs, 'evaluation')
+  accuracy = runs.eval_accuracy(evaluator.uri('evaluation'))
+  (blessing,) = evaluator.outputs['blessing']
+  blessed = 'blessed' if _property(blessing, 'blessed') else 'NOT blessed'
+  lines.append(f'  eval accuracy {accuracy:.4f} ({blessed})')
+  (pushed,) = _producer(component_runs, 'pushed_model').outputs['pushed_model']
+  destination = (_property(pushed, 'pushed_destination')
+                 if _property(pushed, 'pushed') else 'not pushed')
+  lines.append(f'  model       {destination}')
+  lines.append('')
+  lines.extend('  ' + line for line in runs.format_wall_times(component_runs))
+  return lines
+
+
+def _run_and_report(pipeline: tfx.dsl.Pipeline, metadata_path: str,
+                    report_dir: pathlib.Path) -> None:
+  """Runs the pipeline locally, prints its summary, writes the data report."""
+  run_local(pipeline)
+  name = pipeline.pipeline_info.pipeline_name
+  print(f'\nPipeline {name}:')
+  print('\n'.join(summary(runs.latest_run(mlmd.open_store(metadata_path),
+                                          name))))
+  examples_uri = report.latest_examples_uri(metadata_path, name)
+  paths = report.write_report(
+      examples_uri, str(report_dir / name),
+      report.latest_statistics_uri(metadata_path, name, examples_uri))
+  print(f'  data report:    {paths.html}\n  contact sheet:  {paths.contact_sheet}')
+
+
+def _local_pipeline(output_dir: pathlib.Path, name: str, source: str,
+                    input_base: str, **kwargs) -> tfx.dsl.Pipeline:
+  """create_pipeline with everything under `output_dir` and SQLite MLMD."""
+  return create_pipeline(
+      pipeline_name=name,
+      pipeline_root=str(output_dir / 'pipelines' / name),
+      source=source,
+      input_base=input_base,
+      serving_model_dir=str(output_dir / 'serving_model' / name),
+      metadata_connection_config=sqlite_config(
+          str(output_dir / 'metadata.sqlite')),
+      **kwargs)
+
+
+def _demo_data(data_dir: pathlib.Path,
+               n_images: int) -> Dict[str, Tuple[str, Dict[str, Any]]]:
+  """Writes (or reuses) both samples; (input_base, example_gen_args) each."""
+  from image_example_gen import sample_data  # pylint: disable=g-import-not-at-top
+  dicom_dir, images_dir = data_dir / DICOM, data_dir / IMAGES
+  if not dicom_dir.exists():
+    print(f'Writing {n_images} DICOM files to {dicom_dir} ...')
+    sample_data.make_dicom_sample(dicom_dir, n_images, size=DEMO_SAMPLE_SIZE)
+  if not images_dir.exists():
+    print(f'Writing {n_images} images to {images_dir} ...')
+    sample_data.make_image_folder(images_dir, n_images,
+                                  size=DEMO_SAMPLE_SIZE)
+  return {
+      DICOM: (str(dicom_dir / 'train_images'),
+              dict(DEMO_DICOM_ARGS, labels_csv=str(dicom_dir / 'train.csv'))),
+      IMAGES: (str(images_dir), {}),
+  }
+
+
+def _training_kwargs(args: argparse.Namespace) -> Dict[str, Any]:
+  return {
+      'image_size': args.image_size,
+      'channels': args.channels,
+      'epochs': args.epochs,
+      'batch_size': args.batch_size,
+      'accuracy_threshold': args.accuracy_threshold,
+      'beam_pipeline_args': shlex.split(args.beam_pipeline_args),
+  }
+
+
+def _demo(args: argparse.Namespace) -> None:
+  start = time.monotonic()
+  output_dir = pathlib.Path(args.output_dir).resolve()
+  inputs = _demo_data(output_dir / 'data', args.n_images)
+  for source in SOURCES:
+    input_base, example_gen_args = inputs[source]
+    pipeline = _local_pipeline(
+        output_dir, f'image-example-gen-{source}', source, input_base,
+        example_gen_args=example_gen_args, **_training_kwargs(args))
+    _run_and_report(pipeline, str(output_dir / 'metadata.sqlite'),
+                    output_dir / 'report')
+  print(f'\nDemo done in {time.monotonic() - start:.0f} s; everything is '
+        f'under {output_dir}.')
+
+
+def _run(args: argparse.Namespace) -> None:
+  output_dir = pathlib.Path(args.output_dir).resolve()
+  example_gen_args = {}
+  if args.labels_csv:
+    example_gen_args['labels_csv'] = args.labels_csv
+  if args.patient_column:
+    example_gen_args['patient_column'] = args.patient_column
+  if args.extra_columns:
+    example_gen_args['extra_columns'] = tuple(args.extra_columns.split(','))
+  pipeline = _local_pipeline(
+      output_dir, args.pipeline_name or f'image-example-gen-{args.source}',
+      args.source, args.input_base, example_gen_args=example_gen_args,
+      schema_path=None if args.infer_schema else args.schema,
+      num_classes=args.num_classes, **_training_kwargs(args))
+  _run_and_report(pipeline, str(output_dir / 'metadata.sqlite'),
+                  output_dir / 'report')
+
+
+def _parser() -> argparse.ArgumentParser:
+  parser = argparse.ArgumentParser(
+      description='Image / DICOM classification pipeline (TFX, local run).')
+  commands = parser.add_subparsers(dest='command', required=True)
+  demo = commands.add_parser(
+      'demo', help='sample data of both kinds, then the pipeline on each')
+  demo.add_argument('--output-dir', default='demo_output')
+  demo.add_argument('--n-images', type=int, default=DEMO_IMAGES_PER_SOURCE,
+                    help='images per source')
+  run = commands.add_parser('run', help='the pipeline on your data')
+  run.add_argument('--source', choices=SOURCES, required=True)
+  run.add_argument('--input-base', required=True,
+                   help='DICOM tree, or folder of class folders')
+  run.add_argument('--labels-csv', help='DICOM: CSV with a row per image')
+  run.add_argument('--patient-column', help='DICOM: CSV patient id column')
+  run.add_argument('--extra-columns',
+                   help='DICOM: comma-separated CSV columns to export')
+  run.add_argument('--output-dir', default='pipeline_output')
+  run.add_argument('--pipeline-name',
+                   help='default: image-example-gen-<source>')
+  schema = run.add_mutually_exclusive_group()
+  schema.add_argument('--schema', default='',
+                      help='curated schema (default: schemas/<source>/)')
+  schema.add_argument('--infer-schema', action='store_true',
+                      help='infer the schema with SchemaGen instead')
+  run.add_argument('--num-classes', type=int,
+                   help='default: from the schema\'s label domain')
+  for command in (demo, run):
+    command.add_argument('--image-size', type=int,
+                         default=preprocessing.DEFAULT_IMAGE_SIZE)
+    command.add_argument('--channels', type=int, choices=(1, 3),
+                         default=preprocessing.DEFAULT_CHANNELS)
+    command.add_argument('--epochs', type=int, default=model.DEFAULT_EPOCHS)
+    command.add_argument('--batch-size', type=int,
+                         default=model.DEFAULT_BATCH_SIZE)
+    command.add_argument('--accuracy-threshold', type=float, default=0.9)
+    command.add_argument(
+        '--beam-pipeline-args', default='',
+        help="Beam options as one string, e.g. --beam-pipeline-args="
+             "'--direct_running_mode=multi_processing --direct_num_workers=2'")
+  return parser
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+  args = _parser().parse_args(argv)
+  if args.command == 'demo':
+    _demo(args)
+  else:
+    _run(args)
+  return 0
+
+
+if __name__ == '__main__':
+  sys.exit(main())

@@ -1,0 +1,153 @@
+"""End to end: pipeline.py on generated data, LocalDagRunner, SQLite MLMD.
+
+For each source, the whole pipeline runs twice on a sample big enough for a
+meaningful eval accuracy; the tests assert on what MLMD recorded, on the
+Evaluator's metrics and on the pushed SavedModel classifying raw Examples.
+"""
+
+import pathlib
+import sys
+from typing import Any, Dict, List, Tuple
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from image_example_gen import sample_data
+from image_example_gen.report import mlmd
+from image_example_gen.training import model
+from image_example_gen.training import runs
+
+_REPO_ROOT = pathlib.Path(__file__).resolve().parents[1]
+if str(_REPO_ROOT) not in sys.path:
+  sys.path.insert(0, str(_REPO_ROOT))  # pipeline.py is not in the package.
+import pipeline  # pylint: disable=g-import-not-at-top,wrong-import-position
+
+pytestmark = pytest.mark.e2e
+
+# 1500 images a source: 1000 to train on, 500 to evaluate (2:1 split), so
+# that one eval error is 0.2% of accuracy (conftest's session samples, with
+# a few dozen images, are too small for that). Small images, few epochs: the
+# whole module runs in 2-4 minutes on 2 cores.
+_N_IMAGES = 1500
+_SAMPLE_SIZE = 32
+_EPOCHS = 12
+_MIN_ACCURACY = 0.95
+_COMPONENTS = {
+    pipeline.DICOM: 'DicomExampleGen',
+    pipeline.IMAGES: 'ImageFolderExampleGen',
+}
+
+
+def _write_sample(source: str,
+                  root: pathlib.Path) -> Tuple[str, Dict[str, Any]]:
+  """(input_base, example_gen_args) of a generated sample."""
+  if source == pipeline.DICOM:
+    sample = sample_data.make_dicom_sample(root, _N_IMAGES,
+                                           size=_SAMPLE_SIZE)
+    return str(root / 'train_images'), dict(
+        pipeline.DEMO_DICOM_ARGS, labels_csv=str(sample.csv_path))
+  sample_data.make_image_folder(root, _N_IMAGES, size=_SAMPLE_SIZE)
+  return str(root), {}
+
+
+class _Runs:
+  """Two runs of one source's pipeline and where they wrote."""
+
+  def __init__(self, source: str, root: pathlib.Path):
+    self.source = source
+    self.metadata_path = str(root / 'metadata.sqlite')
+    self.serving_model_dir = str(root / 'serving_model')
+    input_base, example_gen_args = _write_sample(source, root / 'data')
+    self.pipeline = pipeline.create_pipeline(
+        pipeline_name=f'e2e-{source}',
+        pipeline_root=str(root / 'pipeline_root'),
+        source=source,
+        input_base=input_base,
+        serving_model_dir=self.serving_model_dir,
+        example_gen_args=example_gen_args,
+        epochs=_EPOCHS,
+        metadata_connection_config=pipeline.sqlite_config(
+            self.metadata_path))
+    self.first = self._run()
+    self.second = self._run()
+
+  def _run(self) -> Dict[str, runs.ComponentRun]:
+    pipeline.run_local(self.pipeline)
+    store = mlmd.open_store(self.metadata_path)
+    return {r.component_id: r for r in runs.latest_run(
+        store, self.pipeline.pipeline_info.pipeline_name)}
+
+  def eval_records(self) -> List[bytes]:
+    """The serialized eval Examples, as the ExampleGen wrote them."""
+    examples_uri = self.first[_COMPONENTS[self.source]].uri('examples')
+    files = tf.io.gfile.glob(f'{examples_uri}/Split-eval/*')
+    return [r.numpy() for r in tf.data.TFRecordDataset(
+        files, compression_type='GZIP')]
+
+
+@pytest.fixture(scope='module', params=pipeline.SOURCES)
+def pipeline_runs(request, tmp_path_factory) -> _Runs:
+  return _Runs(request.param, tmp_path_factory.mktemp(request.param))
+
+
+def _property(artifact, name):
+  value = artifact.custom_properties[name]
+  return getattr(value, value.WhichOneof('value'))
+
+
+def test_every_component_executed(pipeline_runs):
+  assert set(pipeline_runs.first) == {
+      _COMPONENTS[pipeline_runs.source], 'ImportSchemaGen', 'StatisticsGen',
+      'ExampleValidator', 'Transform', 'Trainer', 'Evaluator', 'Pusher'}
+  assert {r.state for r in pipeline_runs.first.values()} == {'COMPLETE'}
+
+
+def test_eval_accuracy(pipeline_runs):
+  accuracy = runs.eval_accuracy(
+      pipeline_runs.first['Evaluator'].uri('evaluation'))
+  assert accuracy >= _MIN_ACCURACY
+
+
+def test_model_blessed_and_pushed(pipeline_runs):
+  (blessing,) = pipeline_runs.first['Evaluator'].outputs['blessing']
+  assert _property(blessing, 'blessed') == 1
+  (pushed,) = pipeline_runs.first['Pusher'].outputs['pushed_model']
+  assert _property(pushed, 'pushed') == 1
+  destination = _property(pushed, 'pushed_destination')
+  assert pathlib.Path(destination).parent == pathlib.Path(
+      pipeline_runs.serving_model_dir)
+  assert (pathlib.Path(destination) / 'saved_model.pb').is_file()
+
+
+def test_pushed_model_classifies_raw_examples(pipeline_runs):
+  (pushed,) = pipeline_runs.first['Pusher'].outputs['pushed_model']
+  serve = tf.saved_model.load(
+      _property(pushed, 'pushed_destination')).signatures[
+          model.SERVING_SIGNATURE]
+  records = pipeline_runs.eval_records()
+  labels = [tf.train.Example.FromString(r).features.feature['label']
+            .int64_list.value[0] for r in records]
+  probabilities = serve(**{model.SERVING_INPUT: tf.constant(records)})[
+      model.SERVING_OUTPUT].numpy()
+  accuracy = np.mean(np.argmax(probabilities, axis=1) == labels)
+  # The Evaluator computed the same on the same Examples.
+  assert accuracy == pytest.approx(runs.eval_accuracy(
+      pipeline_runs.first['Evaluator'].uri('evaluation')), abs=1e-6)
+  assert accuracy >= _MIN_ACCURACY
+
+
+def test_second_run_hits_the_cache(pipeline_runs):
+  example_gen = _COMPONENTS[pipeline_runs.source]
+  first, second = pipeline_runs.first, pipeline_runs.second
+  assert second[example_gen].state == 'CACHED'
+  assert ([a.id for a in second[example_gen].outputs['examples']] ==
+          [a.id for a in first[example_gen].outputs['examples']])
+  assert {r.state for r in second.values()} == {'CACHED'}
+
+
+def test_wall_time_table(pipeline_runs):
+  lines = runs.format_wall_times(list(pipeline_runs.first.values()))
+  assert [line.split()[0] for line in lines[1:-1]] == list(pipeline_runs.first)
+  assert lines[-1].split()[0] == 'total'
+  assert pipeline_runs.first['Trainer'].wall_time_s > 1.0
