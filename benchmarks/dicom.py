@@ -1,0 +1,371 @@
+"""Ingestion benchmark of DicomExampleGen against its floor and the seeds.
+
+Generates N mammography-sized DICOMs (2048x1664, 12-bit, MONOCHROME1,
+JPEG 2000 lossless, a window; 4 images per patient) with an RSNA-like
+`train.csv`, then reports in one run:
+  * the component's images/s (executor `Do` only) on Beam's DirectRunner
+    in-memory (one core) and multi-processing with 1 and 2 workers, at its
+    defaults (full size, 16-bit PNG) and, on 2 workers, with the seeds'
+    output (`resize=512`, `bit_depth=8`);
+  * the floor: a single-process loop doing only decode (the component's
+    plugin) + VOI (pydicom) + PNG encode (the component's TensorFlow codec);
+  * the seeds' recipe on the same files: pydicom `pixel_array`, min-max to
+    8 bits, Pillow resize to 512x512, PNG, `tf.io.TFRecordWriter` one record
+    at a time, with a pandas `df[df.image_id == id]` lookup per image;
+  * ratios and peak memory against the issue's targets.
+
+Usage (from the repository root):
+
+    .venv/bin/python benchmarks/dicom.py [--n 24] [--repeats 1]
+        [--scale-check] [--workdir DIR]
+    .venv/bin/python benchmarks/dicom.py --decoders
+
+`--scale-check` also runs 10N files once in each of `--scale-modes` to
+compare peak memory at N and 10N. `--decoders` times every installed pydicom
+decoding plugin on one mammogram per transfer syntax (JPEG 2000, JPEG-LS and
+RLE lossless), compares the fastest with the component's preferred plugin,
+and times the PNG encoding of the frame, rendered as the component does it,
+at several zlib levels.
+"""
+
+import argparse
+import csv
+import io
+import json
+import os
+import pathlib
+import sys
+import tempfile
+from typing import Any, Callable, Dict, List, Sequence
+
+import _common  # First: quiets TensorFlow before it loads.
+
+import numpy as np
+import pandas as pd
+from PIL import Image
+import pydicom
+from pydicom import dataset
+from pydicom import uid
+from pydicom.pixels import get_decoder
+from pydicom.pixels import pixel_array
+from pydicom.pixels import processing
+import tensorflow as tf
+
+from image_example_gen import codecs
+from image_example_gen import DicomExampleGen
+from image_example_gen.dicom import pixels
+
+ROWS, COLUMNS = 2048, 1664
+BITS_STORED = 12
+IMAGES_PER_PATIENT = 4
+DISTINCT_IMAGES = 4
+SEEDS_SIZE = 512
+PER_CORE_TARGET = 0.9
+SPEEDUP_TARGET = 1.7
+SEEDS_TARGET = 1.7
+FLAT_MEMORY_TARGET = 1.5
+
+_MAX_STORED = 2**BITS_STORED - 1
+_WINDOW = (1900.0, 3000.0)  # (center, width) over the tissue's values
+_DIGITAL_MAMMOGRAPHY = '1.2.840.10008.5.1.4.1.1.1.2'
+
+
+def mammogram(index: int, seed: int = 0) -> np.ndarray:
+  """Stored values of a synthetic MONOCHROME1 mammogram (uint16, 12 bits).
+
+  A breast-shaped half ellipse against the chest wall (left or right by
+  `index`), with a smooth tissue profile, mottled fibroglandular texture and
+  quantum noise; the background is air (stored white, as MONOCHROME1 shows
+  it black). Realistic entropy keeps the codecs' work realistic.
+  """
+  rng = np.random.default_rng([seed, index])
+  rows = np.linspace(-1.0, 1.0, ROWS, dtype=np.float32)[:, None]
+  cols = np.linspace(0.0, 1.0, COLUMNS, dtype=np.float32)[None, :]
+  if index % 2:
+    cols = cols[:, ::-1]
+  extent = rng.uniform(0.7, 0.9)
+  radius = (cols / extent)**2 + (rows / rng.uniform(0.85, 0.95))**2
+  breast = radius < 1.0
+  thickness = np.sqrt(np.clip(1.0 - radius, 0.0, 1.0))
+  coarse = rng.random((ROWS // 64, COLUMNS // 64), dtype=np.float32)
+  mottle = np.asarray(Image.fromarray(coarse, 'F').resize(
+      (COLUMNS, ROWS), Image.Resampling.BICUBIC))
+  tissue = 600.0 + 2000.0 * thickness + 500.0 * mottle * thickness
+  tissue += rng.normal(0.0, 12.0, tissue.shape).astype(np.float32)
+  intensity = np.where(breast, tissue, 0.0)
+  stored = _MAX_STORED - np.clip(np.rint(intensity), 0, _MAX_STORED)
+  return stored.astype(np.uint16)
+
+
+def _dataset(stored: np.ndarray, transfer_syntax: str, plugin: str):
+  """An MG image dataset holding `stored`, encoded in `transfer_syntax`."""
+  ds = dataset.Dataset()
+  ds.file_meta = dataset.FileMetaDataset()
+  ds.file_meta.MediaStorageSOPClassUID = _DIGITAL_MAMMOGRAPHY
+  ds.file_meta.TransferSyntaxUID = uid.ExplicitVRLittleEndian
+  ds.SOPClassUID = _DIGITAL_MAMMOGRAPHY
+  ds.Modality = 'MG'
+  ds.Rows, ds.Columns = stored.shape
+  ds.SamplesPerPixel = 1
+  ds.PhotometricInterpretation = 'MONOCHROME1'
+  ds.BitsAllocated = 16
+  ds.BitsStored = BITS_STORED
+  ds.HighBit = BITS_STORED - 1
+  ds.PixelRepresentation = 0
+  ds.WindowCenter, ds.WindowWidth = _WINDOW
+  ds.compress(transfer_syntax, stored, encoding_plugin=plugin)
+  return ds
+
+
+def make_dicom_tree(root: pathlib.Path, csv_path: pathlib.Path, n: int,
+                    seed: int = 0) -> List[str]:
+  """Writes `root/<patient_id>/<image_id>.dcm`, i < n, and the labels CSV.
+
+  `DISTINCT_IMAGES` mammograms are JPEG 2000-encoded once (encoding is slow);
+  file i holds mammogram i % DISTINCT_IMAGES with its own SOP Instance UID,
+  patient and laterality, its pixel data copied, not re-encoded.
+
+  Returns:
+    The paths written, in image order.
+  """
+  templates = [
+      _dataset(mammogram(i, seed), uid.JPEG2000Lossless, 'pylibjpeg')
+      for i in range(min(n, DISTINCT_IMAGES))
+  ]
+  rng = np.random.default_rng([seed, 1])
+  paths, rows = [], []
+  for i in range(n):
+    ds = templates[i % len(templates)]
+    patient_id, image_id = 10000 + i // IMAGES_PER_PATIENT, 100000 + i
+    laterality = 'LR'[i % 2]
+    view = ('CC', 'MLO')[i // 2 % 2]
+    ds.SOPInstanceUID = uid.generate_uid(entropy_srcs=[str(seed), str(i)])
+    ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
+    ds.PatientID = str(patient_id)
+    ds.ImageLaterality, ds.ViewPosition = laterality, view
+    path = root / str(patient_id) / f'{image_id}.dcm'
+    path.parent.mkdir(parents=True, exist_ok=True)
+    ds.save_as(path, enforce_file_format=True)
+    paths.append(str(path))
+    rows.append((patient_id, image_id, laterality, view,
+                 int(rng.integers(40, 80)), int(rng.random() < 0.3)))
+  with open(csv_path, 'w', newline='') as f:
+    writer = csv.writer(f)
+    writer.writerow(('patient_id', 'image_id', 'laterality', 'view', 'age',
+                     'label'))
+    writer.writerows(rows)
+  return paths
+
+
+def preferred_plugin(transfer_syntax: str) -> str:
+  """The plugin the component tries first ('' for pydicom's order)."""
+  return pixels._PREFERRED_PLUGINS.get(transfer_syntax, '')  # pylint: disable=protected-access
+
+
+def render_floor(stored: np.ndarray, ds: dataset.Dataset) -> np.ndarray:
+  """The floor's VOI: pydicom's windowing, scaled to 16 bits, inverted."""
+  values = processing.apply_windowing(stored, ds)
+  top = 2**16 - 1
+  scaled = np.rint(np.clip(values, 0, _MAX_STORED) * (top / _MAX_STORED))
+  return top - scaled.astype(np.uint16)
+
+
+def floor_loop(paths: Sequence[str]) -> None:
+  """Decode + VOI + PNG encode only, with the component's libraries."""
+  for path in paths:
+    ds = pydicom.dcmread(path, stop_before_pixels=True)
+    stored = pixel_array(path, decoding_plugin=preferred_plugin(
+        ds.file_meta.TransferSyntaxUID))
+    codecs.encode_png(render_floor(stored, ds))
+
+
+def seeds_recipe(paths: Sequence[str], csv_path: str, out_path: str) -> None:
+  """What the seed notebooks do, one image at a time."""
+  df = pd.read_csv(csv_path)
+  with tf.io.TFRecordWriter(out_path) as writer:
+    for path in paths:
+      ds = pydicom.dcmread(path)
+      img = ds.pixel_array.astype(np.float32)
+      img = (img - img.min()) / (img.max() - img.min())
+      if ds.PhotometricInterpretation == 'MONOCHROME1':
+        img = 1.0 - img
+      img = Image.fromarray((img * 255).astype(np.uint8)).resize(
+          (SEEDS_SIZE, SEEDS_SIZE), Image.Resampling.BILINEAR)
+      buffer = io.BytesIO()
+      img.save(buffer, format='PNG')
+      image_id = int(pathlib.Path(path).stem)
+      row = df[df.image_id == image_id]
+      feature = {
+          'image': tf.train.Feature(
+              bytes_list=tf.train.BytesList(value=[buffer.getvalue()])),
+          'label': tf.train.Feature(
+              int64_list=tf.train.Int64List(value=[int(row.label.iloc[0])])),
+          'patient_id': tf.train.Feature(int64_list=tf.train.Int64List(
+              value=[int(row.patient_id.iloc[0])])),
+      }
+      writer.write(tf.train.Example(features=tf.train.Features(
+          feature=feature)).SerializeToString())
+
+
+def _make_component(spec: Dict[str, Any], input_base: str):
+  return DicomExampleGen(input_base=input_base,
+                         labels_csv=spec['labels_csv'],
+                         patient_column='patient_id',
+                         resize=spec.get('resize'),
+                         bit_depth=spec.get('bit_depth'))
+
+
+def _component_runs(modes: List[str], spec: Dict[str, Any],
+                    workdir: pathlib.Path) -> Dict[str, _common.ComponentRun]:
+  return {
+      mode: _common.run_child(__file__, dict(
+          spec, mode=mode, out_dir=str(workdir / f'out_{mode}')))
+      for mode in modes
+  }
+
+
+def _run(args: argparse.Namespace, workdir: pathlib.Path) -> None:
+  n = args.n
+  print(f'DicomExampleGen benchmark, N={n}, repeats={args.repeats}')
+  print(f'start: {_common.load_average()}')
+  csv_path = workdir / 'train.csv'
+  paths = make_dicom_tree(workdir / 'dicom', csv_path, n, args.seed)
+  make_dicom_tree(workdir / 'small', workdir / 'small.csv', args.small_n,
+                  args.seed)
+  sizes = [os.path.getsize(p) for p in paths]
+  print(f'data: {n} DICOMs {ROWS}x{COLUMNS}, {BITS_STORED}-bit MONOCHROME1, '
+        f'JPEG 2000 lossless, {np.mean(sizes) / 2**20:.1f} MiB on average')
+  floor = [_common.timed(lambda: floor_loop(paths))
+           for _ in range(args.repeats)]
+  seeds = [_common.timed(lambda: seeds_recipe(
+      paths, str(csv_path), str(workdir / 'seeds.tfrecord')))
+           for _ in range(args.repeats)]
+  spec = {'repeats': args.repeats, 'n': n,
+          'input_base': str(workdir / 'dicom'), 'labels_csv': str(csv_path),
+          'small_input_base': str(workdir / 'small'), 'small_n': args.small_n}
+  runs = _component_runs(list(_common.BEAM_MODES), spec, workdir)
+  seeds_like = _common.run_child(__file__, dict(
+      spec, mode='mp2', out_dir=str(workdir / 'out_seeds_like'),
+      resize=SEEDS_SIZE, bit_depth=8, small_input_base=None))
+  print('\nEnd to end (median of the repeats):')
+  print(_common.RATE_HEADER)
+  print(_common.rate_row('floor: decode+VOI+PNG16, 1 process', n, floor))
+  print(_common.rate_row('seeds: pydicom+resize+PNG8+pandas', n, seeds))
+  for mode, run in runs.items():
+    print(_common.rate_row(f'component, DirectRunner {mode}', n, run.runs))
+  print(_common.rate_row('component mp2, resize=512 bit_depth=8', n,
+                         seeds_like.runs))
+  print(f'\nFixed cost (a run over {args.small_n} images) and marginal rate:')
+  print(_common.MARGINAL_HEADER)
+  for run in runs.values():
+    print(_common.marginal_row(run))
+  print('\nPeak RSS of the process tree:')
+  for run in runs.values():
+    print(_common.memory_row(run))
+  scaled = {}
+  if args.scale_check:
+    make_dicom_tree(workdir / 'dicom10', workdir / 'train10.csv', 10 * n,
+                    args.seed)
+    scaled = _component_runs(args.scale_modes.split(','), {
+        'repeats': 1, 'n': 10 * n, 'input_base': str(workdir / 'dicom10'),
+        'labels_csv': str(workdir / 'train10.csv')}, workdir)
+    for run in scaled.values():
+      print(_common.memory_row(run))
+    for mode, run in scaled.items():
+      print(_common.rate_row(f'component at 10N, {mode}', 10 * n, run.runs))
+  print()
+  _common.print_targets(_common.median_timing(floor), n, runs, scaled,
+                        PER_CORE_TARGET, SPEEDUP_TARGET, FLAT_MEMORY_TARGET)
+  seeds_rate = n / _common.median_timing(seeds).wall
+  print(_common.target_row('mp2 (seeds output) / seeds recipe', SEEDS_TARGET,
+                           seeds_like.rate() / seeds_rate, None, None))
+  print(_common.target_row('mp2 (defaults) / seeds recipe', SEEDS_TARGET,
+                           runs['mp2'].rate() / seeds_rate, None, None))
+  print(f'end: {_common.load_average()}')
+
+
+def _best_of(fn: Callable[[], Any], repeats: int) -> _common.Timing:
+  """The fastest of `repeats` timed calls (the least disturbed by load)."""
+  return min((_common.timed(fn) for _ in range(repeats)),
+             key=lambda t: t.wall)
+
+
+def _decoders(repeats: int) -> None:
+  """Times each installed decoding plugin per lossless transfer syntax."""
+  print(f'Decoding plugins on one {ROWS}x{COLUMNS} {BITS_STORED}-bit '
+        f'mammogram, best of {repeats}')
+  print(f'start: {_common.load_average()}')
+  stored = mammogram(0)
+  encoders = ((uid.JPEG2000Lossless, 'pylibjpeg'),
+              (uid.JPEGLSLossless, 'pyjpegls'), (uid.RLELossless, 'pylibjpeg'))
+  print(f'{"transfer syntax":<28} {"plugin":<10} {"wall ms":>8} '
+        f'{"CPU ms":>7}  note')
+  for transfer_syntax, encoder in encoders:
+    ds = _dataset(stored, transfer_syntax, encoder)
+    decoder = get_decoder(transfer_syntax)
+    timings = {}
+    for plugin in decoder.available_plugins:
+      if not np.array_equal(pixel_array(ds, decoding_plugin=plugin), stored):
+        raise AssertionError(f'{plugin} decodes {transfer_syntax.name} wrong.')
+      timings[plugin] = _best_of(
+          lambda p=plugin: pixel_array(ds, decoding_plugin=p), repeats)
+    fastest = min(timings, key=lambda p: timings[p].cpu)
+    preferred = preferred_plugin(transfer_syntax)
+    default = next(iter(decoder._available))  # pylint: disable=protected-access
+    for plugin, timing in sorted(timings.items(), key=lambda kv: kv[1].cpu):
+      notes = [note for note, name in (('fastest (CPU)', fastest),
+                                       ('component preferred', preferred),
+                                       ("pydicom's first", default))
+               if name == plugin]
+      print(f'{transfer_syntax.name[:28]:<28} {plugin:<10} '
+            f'{timing.wall * 1000:>8.0f} {timing.cpu * 1000:>7.0f}  '
+            f'{", ".join(notes)}')
+    chosen = preferred or default
+    print(f'  -> component uses {chosen}: '
+          f'{"fastest" if chosen == fastest else "NOT the fastest"}'
+          f' ({len(ds.PixelData) / 2**20:.1f} MiB encoded)')
+  ds = _dataset(stored, uid.JPEG2000Lossless, 'pylibjpeg')
+  print(f'\nPNG encoding (TensorFlow) of the frame as the component renders '
+        f'it; the component uses level {codecs.PNG_COMPRESSION}:')
+  for name, options in (('defaults (window, 16-bit)', pixels.PixelOptions()),
+                        ('apply_voi=False (16-bit)',
+                         pixels.PixelOptions(apply_voi=False)),
+                        ('bit_depth=8 (window)',
+                         pixels.PixelOptions(bit_depth=8))):
+    rendered = pixels.render(stored, ds, options)[0][..., np.newaxis]
+    for level in (1, 3, 6):
+      size = len(tf.io.encode_png(rendered, compression=level).numpy())
+      timing = _best_of(lambda r=rendered, l=level: tf.io.encode_png(
+          r, compression=l).numpy(), repeats)
+      print(f'  {name:<26} level {level}: {timing.wall * 1000:>6.0f} ms wall '
+            f'{timing.cpu * 1000:>6.0f} ms CPU, {size / 2**20:.2f} MiB')
+  print(f'end: {_common.load_average()}')
+
+
+def main(argv: List[str]) -> None:
+  parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+  parser.add_argument('--n', type=int, default=24, help='DICOM files')
+  parser.add_argument('--small-n', type=int, default=2,
+                      help='files of the run that measures the fixed cost')
+  parser.add_argument('--repeats', type=int, default=1)
+  parser.add_argument('--seed', type=int, default=0)
+  parser.add_argument('--scale-check', action='store_true',
+                      help='also measure peak memory at 10N')
+  parser.add_argument('--scale-modes', default='mp2',
+                      help='Beam modes run at 10N with --scale-check')
+  parser.add_argument('--decoders', action='store_true',
+                      help='time the decoding plugins and PNG levels only')
+  parser.add_argument('--workdir', help='scratch folder (default: a temp one)')
+  parser.add_argument('--child', help=argparse.SUPPRESS)
+  args = parser.parse_args(argv)
+  if args.child:
+    _common.child_main(json.loads(args.child), _make_component)
+  elif args.decoders:
+    _decoders(max(args.repeats, 3))
+  else:
+    with tempfile.TemporaryDirectory(dir=args.workdir) as tmp:
+      _run(args, pathlib.Path(tmp))
+
+
+if __name__ == '__main__':
+  main(sys.argv[1:])
