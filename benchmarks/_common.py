@@ -14,6 +14,7 @@ pipeline construction, worker start-up: each multi-processing worker imports
 TensorFlow), so that the marginal rate of the large runs can be given too.
 """
 
+import argparse
 import dataclasses
 import json
 import logging
@@ -371,3 +372,21 @@ def print_targets(floor: Timing, n: int, runs: Dict[str, ComponentRun],
     print(target_row(f'peak memory 10N / N, {mode}', flat_target,
                      memory_growth(runs[mode], run), None, None,
                      higher_is_better=False))
+
+
+def argument_parser(description: str, unit: str, n: int, small_n: int,
+                    repeats: int, scale_modes: str) -> argparse.ArgumentParser:
+  """The options both ingestion benchmarks take, with their defaults."""
+  parser = argparse.ArgumentParser(description=description)
+  parser.add_argument('--n', type=int, default=n, help=unit)
+  parser.add_argument('--small-n', type=int, default=small_n,
+                      help=f'{unit} of the run that measures the fixed cost')
+  parser.add_argument('--repeats', type=int, default=repeats)
+  parser.add_argument('--seed', type=int, default=0)
+  parser.add_argument('--scale-check', action='store_true',
+                      help='also measure peak memory at 10N')
+  parser.add_argument('--scale-modes', default=scale_modes,
+                      help='Beam modes run at 10N with --scale-check')
+  parser.add_argument('--workdir', help='scratch folder (default: a temp one)')
+  parser.add_argument('--child', help=argparse.SUPPRESS)
+  return parser

@@ -343,20 +343,11 @@ def _decoders(repeats: int) -> None:
 
 
 def main(argv: List[str]) -> None:
-  parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-  parser.add_argument('--n', type=int, default=24, help='DICOM files')
-  parser.add_argument('--small-n', type=int, default=2,
-                      help='files of the run that measures the fixed cost')
-  parser.add_argument('--repeats', type=int, default=1)
-  parser.add_argument('--seed', type=int, default=0)
-  parser.add_argument('--scale-check', action='store_true',
-                      help='also measure peak memory at 10N')
-  parser.add_argument('--scale-modes', default='mp2',
-                      help='Beam modes run at 10N with --scale-check')
+  parser = _common.argument_parser(__doc__.split('\n')[0], 'DICOM files',
+                                   n=24, small_n=2, repeats=1,
+                                   scale_modes='mp2')
   parser.add_argument('--decoders', action='store_true',
                       help='time the decoding plugins and PNG levels only')
-  parser.add_argument('--workdir', help='scratch folder (default: a temp one)')
-  parser.add_argument('--child', help=argparse.SUPPRESS)
   args = parser.parse_args(argv)
   if args.child:
     _common.child_main(json.loads(args.child), _make_component)

@@ -116,18 +116,9 @@ def _component_runs(modes: List[str], spec: Dict[str, Any],
 
 
 def main(argv: List[str]) -> None:
-  parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-  parser.add_argument('--n', type=int, default=2000, help='images')
-  parser.add_argument('--small-n', type=int, default=20,
-                      help='images of the run that measures the fixed cost')
-  parser.add_argument('--repeats', type=int, default=3)
-  parser.add_argument('--seed', type=int, default=0)
-  parser.add_argument('--scale-check', action='store_true',
-                      help='also measure peak memory at 10N')
-  parser.add_argument('--scale-modes', default='in_memory,mp2',
-                      help='Beam modes run at 10N with --scale-check')
-  parser.add_argument('--workdir', help='scratch folder (default: a temp one)')
-  parser.add_argument('--child', help=argparse.SUPPRESS)
+  parser = _common.argument_parser(__doc__.split('\n')[0], 'images',
+                                   n=2000, small_n=20, repeats=3,
+                                   scale_modes='in_memory,mp2')
   args = parser.parse_args(argv)
   if args.child:
     _common.child_main(json.loads(args.child), _make_component)

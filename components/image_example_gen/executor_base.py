@@ -170,14 +170,18 @@ class ImageExampleGenExecutor(base_example_gen_executor.BaseExampleGenExecutor,
     examples_utils.set_payload_format(examples,
                                       example_gen_pb2.FORMAT_TF_EXAMPLE)
     examples_utils.set_file_format(examples, 'tfrecords_gzip')
-    summary = self._summarize(exec_properties)
+    summary, reject_counts = self._summarize(exec_properties)
+    for line in format_summary(summary, reject_counts):
+      logging.info('%s', line)
     _record(examples, summary)
     rejects_lib.check_reject_fraction(
-        {tuple(k.split('/', 1)): v for k, v in summary['rejects'].items()},
-        summary['converted_files'],
+        reject_counts, summary['converted_files'],
         float(exec_properties[MAX_REJECT_FRACTION_KEY]))
 
-  def _summarize(self, exec_properties: Dict[str, Any]) -> Dict[str, Any]:
+  def _summarize(
+      self, exec_properties: Dict[str, Any]
+  ) -> Tuple[Dict[str, Any], Dict[Tuple[str, str], int]]:
+    """The run's summary, and the reject counts by (stage, reason)."""
     parts_dir = os.path.join(self._output_uri, _PARTS_DIR)
     markers = []
     for path in fileio.glob(os.path.join(parts_dir, 'converted-*.txt')):
@@ -201,9 +205,7 @@ class ImageExampleGenExecutor(base_example_gen_executor.BaseExampleGenExecutor,
     }
     summary.update(self.summarize_markers(
         [m for m in markers if m], exec_properties))
-    for line in format_summary(summary):
-      logging.info('%s', line)
-    return summary
+    return summary, reject_counts
 
 
 def list_property(exec_properties: Dict[str, Any], key: str) -> List[str]:
@@ -232,7 +234,8 @@ def read_rejects(examples_uri: str) -> List[rejects_lib.Reject]:
   return records
 
 
-def format_summary(summary: Mapping[str, Any]) -> List[str]:
+def format_summary(summary: Mapping[str, Any],
+                   reject_counts: Mapping[Tuple[str, str], int]) -> List[str]:
   """The end-of-run table: files, splits with labels and patients, rejects."""
   lines = [f'Ingestion summary: {summary["input_files"]} input files, '
            f'{summary["converted_files"]} converted into '
@@ -244,9 +247,7 @@ def format_summary(summary: Mapping[str, Any]) -> List[str]:
     labels = ' '.join(f'{k}:{v}' for k, v in split['labels'].items())
     lines.append(f'{name:<10} {split["examples"]:>9} {split["images"]:>8} '
                  f'{split["patients"]:>9}  {labels}')
-  counts: Dict[Tuple[str, str], int] = {
-      tuple(k.split('/', 1)): v for k, v in summary['rejects'].items()}
-  lines.extend(rejects_lib.format_summary(counts))
+  lines.extend(rejects_lib.format_summary(reject_counts))
   for key in sorted(set(summary) - {'input_files', 'converted_files',
                                     'rejected_files', 'examples', 'splits',
                                     'rejects'}):
