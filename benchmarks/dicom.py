@@ -16,7 +16,7 @@ JPEG 2000 lossless, a window; 4 images per patient) with an RSNA-like
 
 Usage (from the repository root):
 
-    .venv/bin/python benchmarks/dicom.py [--n 24] [--repeats 1]
+    .venv/bin/python benchmarks/dicom.py [--n 128] [--repeats 1]
         [--scale-check] [--workdir DIR]
     .venv/bin/python benchmarks/dicom.py --decoders
 
@@ -246,7 +246,7 @@ def _run(args: argparse.Namespace, workdir: pathlib.Path) -> None:
   runs = _component_runs(list(_common.BEAM_MODES), spec, workdir)
   seeds_like = _common.run_child(__file__, dict(
       spec, mode='mp2', out_dir=str(workdir / 'out_seeds_like'),
-      resize=SEEDS_SIZE, bit_depth=8, small_input_base=None))
+      resize=SEEDS_SIZE, bit_depth=8))
   print('\nEnd to end (median of the repeats):')
   print(_common.RATE_HEADER)
   print(_common.rate_row('floor: decode+VOI+PNG16, 1 process', n, floor))
@@ -259,6 +259,7 @@ def _run(args: argparse.Namespace, workdir: pathlib.Path) -> None:
   print(_common.MARGINAL_HEADER)
   for run in runs.values():
     print(_common.marginal_row(run))
+  print(_common.marginal_row(seeds_like) + '  (resize=512 bit_depth=8)')
   print('\nPeak RSS of the process tree:')
   for run in runs.values():
     print(_common.memory_row(run))
@@ -276,11 +277,13 @@ def _run(args: argparse.Namespace, workdir: pathlib.Path) -> None:
   print()
   _common.print_targets(_common.median_timing(floor), n, runs, scaled,
                         PER_CORE_TARGET, SPEEDUP_TARGET, FLAT_MEMORY_TARGET)
-  seeds_rate = n / _common.median_timing(seeds).wall
-  print(_common.target_row('mp2 (seeds output) / seeds recipe', SEEDS_TARGET,
-                           seeds_like.rate() / seeds_rate, None, None))
-  print(_common.target_row('mp2 (defaults) / seeds recipe', SEEDS_TARGET,
-                           runs['mp2'].rate() / seeds_rate, None, None))
+  seeds_timing = _common.median_timing(seeds)
+  for name, run in (('mp2 (seeds output) / seeds recipe', seeds_like),
+                    ('mp2 (defaults) / seeds recipe', runs['mp2'])):
+    marginal = run.marginal()
+    print(_common.target_row(
+        name, SEEDS_TARGET, run.rate() * seeds_timing.wall / n,
+        marginal and seeds_timing.wall / n / marginal.wall, None))
   print(f'end: {_common.load_average()}')
 
 
@@ -344,7 +347,7 @@ def _decoders(repeats: int) -> None:
 
 def main(argv: List[str]) -> None:
   parser = _common.argument_parser(__doc__.split('\n')[0], 'DICOM files',
-                                   n=24, small_n=2, repeats=1,
+                                   n=128, small_n=4, repeats=1,
                                    scale_modes='mp2')
   parser.add_argument('--decoders', action='store_true',
                       help='time the decoding plugins and PNG levels only')

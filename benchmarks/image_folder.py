@@ -11,7 +11,7 @@ reports in one run:
 
 Usage (from the repository root):
 
-    .venv/bin/python benchmarks/image_folder.py [--n 2000] [--repeats 3]
+    .venv/bin/python benchmarks/image_folder.py [--n 4000] [--repeats 3]
         [--scale-check] [--workdir DIR]
 
 `--scale-check` also runs 10N images once in each of `--scale-modes` to
@@ -117,7 +117,7 @@ def _component_runs(modes: List[str], spec: Dict[str, Any],
 
 def main(argv: List[str]) -> None:
   parser = _common.argument_parser(__doc__.split('\n')[0], 'images',
-                                   n=2000, small_n=20, repeats=3,
+                                   n=4000, small_n=40, repeats=3,
                                    scale_modes='in_memory,mp2')
   args = parser.parse_args(argv)
   if args.child:

@@ -33,12 +33,12 @@ from tfx.utils import proto_utils
 
 from image_example_gen import conversion
 from image_example_gen import example as example_lib
+from image_example_gen import records
 from image_example_gen import rejects as rejects_lib
 
 MAX_REJECT_FRACTION_KEY = 'max_reject_fraction'
 SUMMARY_FILE = 'ingest_summary.json'
 _PARTS_DIR = '.ingest_parts'
-_RECORDS_FILE_PREFIX = 'data_tfrecord'  # TFX's name for Split-* files
 
 
 class _SplitSummaryFn(beam.CombineFn):
@@ -136,7 +136,8 @@ class ImageExampleGenExecutor(base_example_gen_executor.BaseExampleGenExecutor,
     TFX's WriteSplit reshuffles the serialized Examples before writing; on
     the DirectRunner that shuffle holds every encoded image in memory at
     once. Written straight from the conversion, a worker holds only the
-    images it is converting; the Trainer shuffles anyway.
+    images it is converting; the Trainer shuffles anyway. The files are
+    gzip without recompressing the images (see `records`).
     """
     self._log_startup(input_dict, output_dict, exec_properties)
     examples = artifact_utils.get_single_instance(
@@ -160,13 +161,8 @@ class ImageExampleGenExecutor(base_example_gen_executor.BaseExampleGenExecutor,
     with self._make_beam_pipeline() as pipeline:
       for name, split in self.GenerateExamplesByBeam(
           pipeline, exec_properties).items():
-        _ = (split
-             | f'Serialize[{name}]' >> beam.Map(
-                 lambda e: e.SerializeToString(deterministic=True))
-             | f'WriteSplit[{name}]' >> beam.io.WriteToTFRecord(
-                 os.path.join(artifact_utils.get_split_uri([examples], name),
-                              _RECORDS_FILE_PREFIX),
-                 file_name_suffix='.gz'))
+        _ = split | f'WriteSplit[{name}]' >> records.WriteExamples(
+            artifact_utils.get_split_uri([examples], name))
     examples_utils.set_payload_format(examples,
                                       example_gen_pb2.FORMAT_TF_EXAMPLE)
     examples_utils.set_file_format(examples, 'tfrecords_gzip')
@@ -225,13 +221,13 @@ def normalize_input_base(input_base: str) -> str:
 
 def read_rejects(examples_uri: str) -> List[rejects_lib.Reject]:
   """All reject records written into an Examples artifact."""
-  records = []
+  found = []
   pattern = os.path.join(examples_uri, rejects_lib.REJECTS_DIR, '*.jsonl')
   for path in sorted(fileio.glob(pattern)):
     with fileio.open(path, 'r') as f:
-      records.extend(rejects_lib.Reject.from_json(line) for line in f
-                     if line.strip())
-  return records
+      found.extend(rejects_lib.Reject.from_json(line) for line in f
+                   if line.strip())
+  return found
 
 
 def format_summary(summary: Mapping[str, Any],
