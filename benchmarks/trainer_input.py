@@ -21,7 +21,7 @@ ExampleGen stores unchanged, so both read the very same bytes. Usage (from
 the repository root):
 
     .venv/bin/python benchmarks/trainer_input.py [--n 3000] [--size 64]
-        [--model-size 28] [--runs 3] [--passes 5] [--workdir DIR]
+        [--model-size 28] [--runs 3] [--passes 20] [--workdir DIR]
 """
 
 import argparse
@@ -139,7 +139,7 @@ def main(argv=None) -> int:
                       help='side the images are resized to, px')
   parser.add_argument('--runs', type=int, default=3,
                       help='timed runs (the median is reported)')
-  parser.add_argument('--passes', type=int, default=5,
+  parser.add_argument('--passes', type=int, default=20,
                       help='passes over the images per run')
   parser.add_argument('--workdir', help='default: a temporary folder')
   args = parser.parse_args(argv)

@@ -97,6 +97,18 @@ def test_preprocessing_fn_on_a_batch():
   np.testing.assert_array_equal(outputs[preprocessing.LABEL], [3, 0, 9])
 
 
+def test_a_batch_gives_each_image_what_it_gives_alone():
+  # Different ranges: a stretch over the whole batch would show.
+  encoded = [_png(_ramp(16), np.uint8), _png(_ramp(16) * 0.2, np.uint16),
+             _png(np.full((16, 16), 0.5), np.uint8), _jpeg(_ramp(20), 'L')]
+  config = preprocessing.ImageConfig(size=8)
+  batch = preprocessing.decode_images(tf.constant(encoded), config).numpy()
+  for image, one in zip(batch, encoded):
+    np.testing.assert_allclose(
+        image, preprocessing.decode_image(tf.constant(one), config).numpy(),
+        atol=1e-6)
+
+
 def test_preprocessing_fn_defaults():
   outputs = preprocessing.preprocessing_fn(
       {preprocessing.RAW_IMAGE: tf.constant([[_png(_ramp(), np.uint8)]]),

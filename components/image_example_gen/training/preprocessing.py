@@ -72,23 +72,39 @@ def decode_image(encoded: tf.Tensor, config: ImageConfig) -> tf.Tensor:
   configured. The resize is bilinear with antialiasing, aspect ratio not kept
   (inputs are expected to be square).
   """
-  image = tf.io.decode_image(encoded, channels=config.channels,
-                             dtype=tf.float32, expand_animations=False)
-  image = tf.image.resize(image, (config.size, config.size), antialias=True)
-  image = tf.clip_by_value(image, 0.0, 1.0)
-  if config.stretch_contrast:
-    low = tf.reduce_min(image)
-    image = (image - low) / tf.maximum(tf.reduce_max(image) - low, _MIN_RANGE)
-  return image
+  return _scale(_decode_and_resize(encoded, config), config)
 
 
 def decode_images(encoded: tf.Tensor, config: ImageConfig) -> tf.Tensor:
-  """A batch of encoded images ([batch] or [batch, 1]) as [batch, s, s, c]."""
-  return tf.map_fn(
-      lambda one: decode_image(one, config),
-      tf.reshape(encoded, [-1]),
-      fn_output_signature=tf.TensorSpec(
-          (config.size, config.size, config.channels), tf.float32))
+  """A batch of encoded images ([batch] or [batch, 1]) as [batch, s, s, c].
+
+  Each image as `decode_image` gives it. Only decoding and resizing, whose
+  input shapes differ between images, run image by image; the scaling runs
+  once on the whole batch.
+  """
+  return _scale(
+      tf.map_fn(
+          lambda one: _decode_and_resize(one, config),
+          tf.reshape(encoded, [-1]),
+          fn_output_signature=tf.TensorSpec(
+              (config.size, config.size, config.channels), tf.float32)),
+      config)
+
+
+def _decode_and_resize(encoded: tf.Tensor, config: ImageConfig) -> tf.Tensor:
+  image = tf.io.decode_image(encoded, channels=config.channels,
+                             dtype=tf.float32, expand_animations=False)
+  return tf.image.resize(image, (config.size, config.size), antialias=True)
+
+
+def _scale(images: tf.Tensor, config: ImageConfig) -> tf.Tensor:
+  """Clips to [0, 1], then stretches each image (the last 3 axes) if set."""
+  images = tf.clip_by_value(images, 0.0, 1.0)
+  if not config.stretch_contrast:
+    return images
+  low = tf.reduce_min(images, axis=[-3, -2, -1], keepdims=True)
+  high = tf.reduce_max(images, axis=[-3, -2, -1], keepdims=True)
+  return (images - low) / tf.maximum(high - low, _MIN_RANGE)
 
 
 def preprocessing_fn(inputs: Dict[str, tf.Tensor],
