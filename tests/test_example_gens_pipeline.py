@@ -1,18 +1,21 @@
 """Both ExampleGens in a real LocalDagRunner pipeline with SQLite MLMD.
 
 StatisticsGen and SchemaGen consume their output; a second run is served
-from the MLMD cache; a file added deep in the tree invalidates that cache.
+from the MLMD cache; a file added deep in the tree invalidates that cache, and
+so does a new salt.
 """
 
 import json
 import shutil
 
+from google.protobuf import json_format
 import pytest
 from tfx import v1 as tfx
 from tfx.orchestration import metadata
 
 from image_example_gen import DicomExampleGen
 from image_example_gen import ImageFolderExampleGen
+from image_example_gen import keys
 
 from ml_metadata.proto import metadata_store_pb2
 
@@ -72,7 +75,7 @@ def _latest_examples(root, node_id):
 
 
 def test_statistics_and_schema_consume_both_and_cache_works(
-    tmp_path, dicom_sample, image_folder_sample):
+    tmp_path, dicom_sample, image_folder_sample, monkeypatch):
   images_root = tmp_path / 'images'
   shutil.copytree(image_folder_sample.root, images_root)
   pipeline = lambda: _pipeline(tmp_path, dicom_sample, images_root)  # pylint: disable=unnecessary-lambda-assignment
@@ -106,3 +109,13 @@ def test_statistics_and_schema_consume_both_and_cache_works(
   states = _states(tmp_path)
   assert states['DicomExampleGen'] == ['COMPLETE', 'CACHED', 'CACHED']
   assert states['ImageFolderExampleGen'] == ['COMPLETE', 'CACHED', 'COMPLETE']
+
+  monkeypatch.setenv(keys.SALT_ENV_VAR, 'another-salt')
+  tfx.orchestration.LocalDagRunner().run(pipeline())
+  states = _states(tmp_path)
+  assert states['DicomExampleGen'][-1] == 'COMPLETE'
+  assert states['ImageFolderExampleGen'][-1] == 'COMPLETE'
+  with _store(tmp_path) as m:
+    properties = json.dumps([
+        json_format.MessageToDict(e) for e in m.store.get_executions()])
+  assert 'another-salt' not in properties

@@ -1,10 +1,12 @@
-"""A FileBasedDriver whose input fingerprint sees files in nested folders.
+"""A FileBasedDriver whose input fingerprint sees nested files and the salt.
 
 TFX's driver fingerprints the files matched by `tf.io.gfile.glob`, which does
 not recurse, so with the recursive `**` patterns our components use, a change
 deep in an image tree would not invalidate the MLMD cache. Matching with
 Beam's `FileSystems.match` (which expands `**` on every filesystem) makes the
-cache key cover exactly the files the executor reads.
+cache key cover exactly the files the executor reads. The salt's fingerprint
+(`keys.salt_fingerprint`) is part of it too: Examples keyed under one salt
+are not reused under another.
 """
 
 import os
@@ -15,6 +17,8 @@ from tfx.components.example_gen import driver
 from tfx.components.example_gen import input_processor
 from tfx.proto import example_gen_pb2
 from tfx.proto import range_config_pb2
+
+from image_example_gen import keys
 
 
 def recursive_fingerprint(split_name: str, file_pattern: str) -> str:
@@ -34,13 +38,16 @@ class _RecursiveInputProcessor(input_processor.FileBasedInputProcessor):
 
   def get_input_fingerprint(self, span: int,
                             version: Optional[int]) -> Optional[str]:
-    return '\n'.join(
+    files = [
         recursive_fingerprint(
             split.name,
             os.path.join(self._input_base_uri,
                          self.get_pattern_for_span_version(
                              split.pattern, span, version)))
-        for split in self._splits)
+        for split in self._splits
+    ]
+    salt = keys.salt_fingerprint(keys.resolve_salt())
+    return '\n'.join(files + [f'salt:{salt}'])
 
 
 class RecursiveFileBasedDriver(driver.FileBasedDriver):

@@ -38,3 +38,12 @@ def keyed_hash(value: str, salt: str, namespace: Optional[str] = None) -> str:
   message = f'{namespace}\x00{value}' if namespace else value
   return hmac.new(salt.encode('utf-8'), message.encode('utf-8'),
                   hashlib.sha256).hexdigest()
+
+
+def salt_fingerprint(salt: str) -> str:
+  """A short keyed hash that changes with the salt and does not reveal it.
+
+  Part of the ExampleGens' input fingerprint, so that a new salt invalidates
+  the MLMD cache instead of serving Examples keyed under the old one.
+  """
+  return keyed_hash('salt', salt, 'fingerprint')[:16]
