@@ -286,6 +286,24 @@ def run_child(script: str, spec: Dict[str, Any]) -> ComponentRun:
                      f'{completed.stderr[-4000:]}')
 
 
+def component_runs(script: str, modes: Sequence[str], spec: Dict[str, Any],
+                   workdir: pathlib.Path) -> Dict[str, ComponentRun]:
+  """One `run_child` per Beam mode, each with its own scratch folder."""
+  return {
+      mode: run_child(script, dict(spec, mode=mode,
+                                   out_dir=str(workdir / f'out_{mode}')))
+      for mode in modes
+  }
+
+
+def print_scaled(scaled: Dict[str, ComponentRun], n: int) -> None:
+  """Peak memory and rates of the runs at 10N."""
+  for run in scaled.values():
+    print(memory_row(run))
+  for mode, run in scaled.items():
+    print(rate_row(f'component at 10N, {mode}', n, run.runs))
+
+
 def mib(num_bytes: float) -> str:
   return f'{num_bytes / _MIB:,.0f} MiB'
 

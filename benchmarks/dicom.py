@@ -215,14 +215,6 @@ def _make_component(spec: Dict[str, Any], input_base: str):
                          bit_depth=spec.get('bit_depth'))
 
 
-def _component_runs(modes: List[str], spec: Dict[str, Any],
-                    workdir: pathlib.Path) -> Dict[str, _common.ComponentRun]:
-  return {
-      mode: _common.run_child(__file__, dict(
-          spec, mode=mode, out_dir=str(workdir / f'out_{mode}')))
-      for mode in modes
-  }
-
 
 def _run(args: argparse.Namespace, workdir: pathlib.Path) -> None:
   n = args.n
@@ -243,7 +235,8 @@ def _run(args: argparse.Namespace, workdir: pathlib.Path) -> None:
   spec = {'repeats': args.repeats, 'n': n,
           'input_base': str(workdir / 'dicom'), 'labels_csv': str(csv_path),
           'small_input_base': str(workdir / 'small'), 'small_n': args.small_n}
-  runs = _component_runs(list(_common.BEAM_MODES), spec, workdir)
+  runs = _common.component_runs(__file__, list(_common.BEAM_MODES), spec,
+                                 workdir)
   seeds_like = _common.run_child(__file__, dict(
       spec, mode='mp2', out_dir=str(workdir / 'out_seeds_like'),
       resize=SEEDS_SIZE, bit_depth=8))
@@ -267,13 +260,10 @@ def _run(args: argparse.Namespace, workdir: pathlib.Path) -> None:
   if args.scale_check:
     make_dicom_tree(workdir / 'dicom10', workdir / 'train10.csv', 10 * n,
                     args.seed)
-    scaled = _component_runs(args.scale_modes.split(','), {
+    scaled = _common.component_runs(__file__, args.scale_modes.split(','), {
         'repeats': 1, 'n': 10 * n, 'input_base': str(workdir / 'dicom10'),
         'labels_csv': str(workdir / 'train10.csv')}, workdir)
-    for run in scaled.values():
-      print(_common.memory_row(run))
-    for mode, run in scaled.items():
-      print(_common.rate_row(f'component at 10N, {mode}', 10 * n, run.runs))
+    _common.print_scaled(scaled, 10 * n)
   print()
   _common.print_targets(_common.median_timing(floor), n, runs, scaled,
                         PER_CORE_TARGET, SPEEDUP_TARGET, FLAT_MEMORY_TARGET)

@@ -106,14 +106,6 @@ def _make_component(spec: Dict[str, Any], input_base: str):
   return ImageFolderExampleGen(input_base=input_base)
 
 
-def _component_runs(modes: List[str], spec: Dict[str, Any],
-                    workdir: pathlib.Path) -> Dict[str, _common.ComponentRun]:
-  return {
-      mode: _common.run_child(__file__, dict(
-          spec, mode=mode, out_dir=str(workdir / f'out_{mode}')))
-      for mode in modes
-  }
-
 
 def main(argv: List[str]) -> None:
   parser = _common.argument_parser(__doc__.split('\n')[0], 'images',
@@ -143,7 +135,8 @@ def _run(args: argparse.Namespace, workdir: pathlib.Path) -> None:
   spec = {'repeats': args.repeats, 'n': n,
           'input_base': str(workdir / 'images'),
           'small_input_base': str(workdir / 'small'), 'small_n': args.small_n}
-  runs = _component_runs(list(_common.BEAM_MODES), spec, workdir)
+  runs = _common.component_runs(__file__, list(_common.BEAM_MODES), spec,
+                                 workdir)
   print('\nEnd to end (median of the repeats):')
   print(_common.RATE_HEADER)
   print(_common.rate_row('floor: read + Pillow decode, 1 process', n, floor))
@@ -159,14 +152,11 @@ def _run(args: argparse.Namespace, workdir: pathlib.Path) -> None:
   scaled = {}
   if args.scale_check:
     make_image_folder(workdir / 'images10', 10 * n, args.seed)
-    scaled = _component_runs(
-        args.scale_modes.split(','),
+    scaled = _common.component_runs(
+        __file__, args.scale_modes.split(','),
         {'repeats': 1, 'n': 10 * n, 'input_base': str(workdir / 'images10')},
         workdir)
-    for run in scaled.values():
-      print(_common.memory_row(run))
-    for mode, run in scaled.items():
-      print(_common.rate_row(f'component at 10N, {mode}', 10 * n, run.runs))
+    _common.print_scaled(scaled, 10 * n)
   print()
   _common.print_targets(_common.median_timing(floor), n, runs, scaled,
                         PER_CORE_TARGET, SPEEDUP_TARGET, FLAT_MEMORY_TARGET)
