@@ -26,6 +26,8 @@ setuptools.setup(
         'numpy>=1.22,<2',
         'dill>=0.3.1',
         'pillow>=10',
+        # libjpeg-turbo for validating JPEGs (DCT-scaled decode).
+        'simplejpeg>=1.7,<2',
         'matplotlib>=3.7',
         'pydicom>=3.0,<4',
         # Non-GPL pixel-data plugins for pydicom's `pixels` API.

@@ -27,10 +27,16 @@ def _examples():
   ]
 
 
-def _write(examples, split_uri: str) -> list:
+def _write(examples, split_uri: str, shard_size_bytes: int = 2**20,
+           batch: int = 4) -> list:
+  serialized = [e.SerializeToString(deterministic=True) for e in examples]
+  temp_dir = split_uri + '.temp'
   with beam.Pipeline() as pipeline:
-    _ = (pipeline | beam.Create(examples)
-         | records.WriteExamples(split_uri))
+    _ = (pipeline
+         | beam.Create([serialized[i:i + batch]
+                        for i in range(0, len(serialized), batch)])
+         | records.WriteExamples(split_uri, temp_dir, shard_size_bytes))
+  assert not os.path.exists(temp_dir)
   return sorted(tf.io.gfile.glob(os.path.join(split_uri, '*')))
 
 
@@ -66,3 +72,23 @@ def test_payload_is_stored_not_deflated(examples, tmp_path):
   assert raw <= stored <= raw * 1.01 + 100
   with gzip.open(files[0], 'rb') as f:
     assert f.read(1)  # A valid gzip stream for any gzip reader.
+
+
+def test_shards_roll_over_at_the_shard_size(examples, tmp_path):
+  size = len(examples[0].SerializeToString()) + 16
+  files = _write(examples, str(tmp_path / 'Split-train'),
+                 shard_size_bytes=5 * size)
+
+  assert [os.path.basename(f) for f in files] == [
+      f'data_tfrecord-{i:05d}-of-00006.gz' for i in range(6)]
+  counts = [sum(1 for _ in tf.data.TFRecordDataset(f, compression_type='GZIP'))
+            for f in files]
+  assert counts == [5] * 6
+
+
+def test_an_empty_split_gets_one_empty_file(tmp_path):
+  files = _write([], str(tmp_path / 'Split-eval'))
+
+  assert [os.path.basename(f) for f in files] == [
+      'data_tfrecord-00000-of-00001.gz']
+  assert not list(tf.data.TFRecordDataset(files, compression_type='GZIP'))

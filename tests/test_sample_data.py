@@ -123,7 +123,7 @@ class TestDicomSample:
     assert len({im.patient_id for im in dicom.images}) == DICOM_N // 4
     for rel_path, reason in dicom.rejects.items():
       image_id = pathlib.PurePosixPath(rel_path).stem
-      assert (image_id in rows) == (reason != rejects.NO_LABEL_ROW)
+      assert (image_id in rows) == (reason != rejects.NO_METADATA_ROW)
     assert len(dicom.missing_files) == 1
     missing = dicom.missing_files[0]
     assert missing in rows
@@ -181,7 +181,7 @@ class TestDicomSample:
                  for rel_path, reason in dicom.rejects.items()}
     assert set(by_reason) == {
         rejects.NOT_DICOM, rejects.TRUNCATED, rejects.NO_PIXEL_DATA,
-        rejects.UNDECODABLE, rejects.NO_LABEL_ROW}
+        rejects.UNDECODABLE, rejects.NO_METADATA_ROW}
     with pytest.raises(pydicom_errors.InvalidDicomError):
       pydicom.dcmread(by_reason[rejects.NOT_DICOM])
     truncated = by_reason[rejects.TRUNCATED].read_bytes()
@@ -195,7 +195,7 @@ class TestDicomSample:
             sample_data.JPEG_2000_LOSSLESS)
     with pytest.raises(Exception):
       undecodable.pixel_array
-    unlabelled = pydicom.dcmread(by_reason[rejects.NO_LABEL_ROW])
+    unlabelled = pydicom.dcmread(by_reason[rejects.NO_METADATA_ROW])
     assert unlabelled.pixel_array.shape == (SIZE, SIZE)
 
   def test_headers_hold_fake_phi_unlike_the_dataset_ids(self, dicom):

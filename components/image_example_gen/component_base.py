@@ -13,13 +13,20 @@ from tfx.types import standard_artifacts
 from tfx.types import standard_component_specs
 
 from image_example_gen import executor_base
+from image_example_gen import limits
+from image_example_gen import records
 
 DEFAULT_PATTERN = '**'
 DEFAULT_MAX_REJECT_FRACTION = 0.05
+DEFAULT_MAX_PIXELS = limits.DEFAULT_MAX_PIXELS
+DEFAULT_SHARD_SIZE_MB = records.DEFAULT_SHARD_SIZE_MB
 
 SHARED_PARAMETERS = {
     **standard_component_specs.FileBasedExampleGenSpec.PARAMETERS,
     executor_base.MAX_REJECT_FRACTION_KEY:
+        component_spec.ExecutionParameter(type=float),
+    executor_base.MAX_PIXELS_KEY: component_spec.ExecutionParameter(type=int),
+    executor_base.SHARD_SIZE_MB_KEY:
         component_spec.ExecutionParameter(type=float),
 }
 
@@ -39,10 +46,19 @@ def single_split_input_config(
       splits=[example_gen_pb2.Input.Split(name='single_split', pattern=pattern)])
 
 
-def check_fraction(max_reject_fraction: float) -> None:
+def shared_params(max_reject_fraction: float, max_pixels: int,
+                  shard_size_mb: float) -> Dict[str, Any]:
+  """The shared parameters, checked (ValueError at construction time)."""
   if not 0.0 <= max_reject_fraction <= 1.0:
     raise ValueError('max_reject_fraction must be in [0, 1], got '
                      f'{max_reject_fraction}.')
+  limits.SizeLimits(max_pixels=max_pixels)
+  if (isinstance(shard_size_mb, bool) or
+      not isinstance(shard_size_mb, (int, float)) or shard_size_mb <= 0):
+    raise ValueError(f'shard_size_mb must be positive, got {shard_size_mb!r}.')
+  return {executor_base.MAX_REJECT_FRACTION_KEY: max_reject_fraction,
+          executor_base.MAX_PIXELS_KEY: max_pixels,
+          executor_base.SHARD_SIZE_MB_KEY: float(shard_size_mb)}
 
 
 def init_component(

@@ -1,44 +1,74 @@
 """The Beam transform both ExampleGens share: files in, Examples and rejects out.
 
-A `FileConverter` turns one file into Examples, or raises `RejectError`; it
-knows nothing of Beam. `ConvertFiles` matches the files inside Beam, spreads
-them over workers, runs the converter, and routes every file either to its
-Examples plus one 'converted' marker (which the executor counts), or to one
+A `FileConverter` turns one file into Examples, or raises
+`rejects.RejectError`; it knows nothing of Beam. `ConvertFiles` lists the
+files (`listing`), optionally joins each to its row of a metadata table
+(`table_join`), spreads batches of files over the workers, and converts each
+batch in one DoFn call. That call also serializes each Example, assigns its
+output split (`splits`, TFX's hash-bucket rule), groups the records into
+lists per split for the writer, and counts everything into one partial
+`summary.IngestStats` per bundle, so that a file costs no Beam step of its
+own after listing. Every file ends as its Examples in one split or as one
 reject record.
 """
 
 import abc
-import hashlib
+import contextlib
+import dataclasses
 import logging
 import os
 import time
-from typing import Iterator, List, Tuple
+from typing import (Any, Callable, Dict, Iterator, List, Optional, Sequence,
+                    Tuple)
+import warnings
 
 import apache_beam as beam
-from apache_beam.io import fileio
 from apache_beam.io.filesystem import CompressionTypes
-from apache_beam.io.filesystem import FileMetadata
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics import Metrics
+from apache_beam.transforms import window
+from apache_beam.utils import windowed_value
 import tensorflow as tf
 
+from image_example_gen import example as example_lib
+from image_example_gen import listing
 from image_example_gen import rejects as rejects_lib
+from image_example_gen import splits as splits_lib
+from image_example_gen import summary
+from image_example_gen import table_join
 
-EXAMPLES = 'examples'
 REJECTS = 'rejects'
-CONVERTED = 'converted'
+STATS = 'stats'
+DIGESTS = 'digests'
+SPLIT_TAG_PREFIX = 'split:'
+
+# (input split index, file, its join result or None).
+Item = Tuple[int, listing.ListedFile, Optional['table_join.JoinResult']]
 
 _METRICS_NAMESPACE = 'image_example_gen'
 _PROGRESS_INTERVAL_S = 30.0
+# Output lists per split are handed to the writer at this size.
+_FLUSH_BYTES = 8 * 2**20
+# Loggers of the decoding libraries: their messages about files we reject on
+# purpose (often with tracebacks) are demoted to DEBUG while converting.
+_LIBRARY_LOGGERS = ('pydicom', 'pylibjpeg', 'openjpeg', 'libjpeg', 'rle',
+                    'jpeg_ls', 'PIL')
 
 
-class RejectError(Exception):
-  """Raised by a converter: the file becomes one reject record."""
+@dataclasses.dataclass
+class Converted:
+  """What became of one file.
 
-  def __init__(self, reason: str, detail: str = ''):
-    super().__init__(f'{reason}: {detail}')
-    self.reason = reason
-    self.detail = detail
+  Attributes:
+    examples: its Examples (several for a multi-frame DICOM).
+    repaired: '' or why the file decoded only after a repair (e.g. a missing
+      sequence delimiter); counted in the summary's `repaired_files`.
+    content_digest: '' or a digest of the file's bytes, for counting
+      byte-identical files (image folders).
+  """
+  examples: List[tf.train.Example]
+  repaired: str = ''
+  content_digest: str = ''
 
 
 class FileConverter(abc.ABC):
@@ -48,16 +78,12 @@ class FileConverter(abc.ABC):
     """Per-worker initialisation (imports, codecs); called once per worker."""
 
   @abc.abstractmethod
-  def convert(self, rel_path: str, path: str,
-              size: int) -> Tuple[List[tf.train.Example], str]:
-    """Examples of the file at `path` (`rel_path` below input_base).
-
-    Returns:
-      The Examples, and a marker string for the executor's summary (e.g. a
-      keyed hash of the label join key; '' when there is nothing to report).
+  def convert(self, item: listing.ListedFile,
+              row: Optional[table_join.Row]) -> Converted:
+    """The Examples of `item`, with its table row if a table is joined.
 
     Raises:
-      RejectError: the file cannot become an Example.
+      rejects.RejectError: the file cannot become an Example.
     """
 
 
@@ -66,63 +92,182 @@ def open_file(path: str):
   return FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED)
 
 
-def relative_path(path: str, input_base: str) -> str:
-  base = input_base.rstrip('/') + '/'
-  if not path.startswith(base):
-    raise ValueError(f'{path} is not under {input_base}.')
-  return path[len(base):]
+def read_file(item: listing.ListedFile) -> bytes:
+  """The whole file; rejects it (`unreadable`) if it changed since listing."""
+  try:
+    with open_file(item.path) as f:
+      data = f.read()
+  except OSError as e:
+    raise rejects_lib.RejectError(rejects_lib.UNREADABLE,
+                                  f'{type(e).__name__}: {e}') from e
+  check_size(item, len(data))
+  return data
 
 
-def split_tag(split_pattern: str) -> str:
-  """A file-name-safe tag per input split, so splits never share side files."""
-  return hashlib.sha256(split_pattern.encode('utf-8')).hexdigest()[:8]
+def check_size(item: listing.ListedFile, size: int) -> None:
+  """Rejects (`unreadable`) a file whose size changed since it was listed."""
+  if size != item.size:
+    raise rejects_lib.RejectError(
+        rejects_lib.UNREADABLE,
+        f'the file changed while the job ran: {item.size} bytes when listed, '
+        f'{size} when read')
 
 
-class _ConvertFileFn(beam.DoFn):
-  """Runs a FileConverter on each matched file; rejects go to a side output."""
+@contextlib.contextmanager
+def _library_messages_at_debug() -> Iterator[None]:
+  """Demotes decoding libraries' log records and warnings to DEBUG."""
+  demote = _DemoteFilter()
+  loggers = [logging.getLogger(name)
+             for name in list(logging.Logger.manager.loggerDict)
+             if name.split('.')[0] in _LIBRARY_LOGGERS]
+  for logger in loggers:
+    logger.addFilter(demote)
+  try:
+    with warnings.catch_warnings(record=True) as caught:
+      warnings.simplefilter('always')
+      yield
+    for warning in caught:
+      logging.debug('%s: %s', warning.category.__name__, warning.message)
+  finally:
+    for logger in loggers:
+      logger.removeFilter(demote)
 
-  def __init__(self, input_base: str, converter: FileConverter):
-    self._input_base = input_base
-    self._converter = converter
+
+class _DemoteFilter(logging.Filter):
+  """Lets a record through at DEBUG, if its logger shows DEBUG at all."""
+
+  def filter(self, record: logging.LogRecord) -> bool:
+    record.levelno, record.levelname = logging.DEBUG, 'DEBUG'
+    return logging.getLogger(record.name).isEnabledFor(logging.DEBUG)
+
+
+def _silence_gdcm() -> None:
+  """GDCM prints its warnings and errors to stderr, not to a logger."""
+  try:
+    import gdcm  # pylint: disable=g-import-not-at-top
+  except ImportError:
+    return
+  gdcm.Trace.WarningOff()
+  gdcm.Trace.ErrorOff()
+
+
+def _first_bytes(example: tf.train.Example, key: str) -> bytes:
+  feature = example.features.feature.get(key)
+  return feature.bytes_list.value[0] if feature and feature.bytes_list.value else b''
+
+
+class _ConvertBatchFn(beam.DoFn):
+  """Converts batches of (file, join result); routes Examples by split."""
+
+  def __init__(self, converters: Sequence[FileConverter],
+               assigners: Sequence[splits_lib.SplitAssigner], group_key: str):
+    self._converters = tuple(converters)
+    self._assigners = tuple(assigners)
+    self._group_key = group_key
     self._files = Metrics.counter(_METRICS_NAMESPACE, 'files_read')
     self._bytes = Metrics.counter(_METRICS_NAMESPACE, 'bytes_read')
     self._examples = Metrics.counter(_METRICS_NAMESPACE, 'examples_written')
     self._rejected = Metrics.counter(_METRICS_NAMESPACE, 'files_rejected')
 
   def setup(self):
-    self._converter.setup()
+    _silence_gdcm()
+    for converter in self._converters:
+      converter.setup()
     self._start = self._last_report = time.monotonic()
     self._done = self._failed = 0
 
-  def process(self, metadata: FileMetadata) -> Iterator:
-    rel_path = relative_path(metadata.path, self._input_base)
-    self._files.inc()
-    self._bytes.inc(metadata.size_in_bytes)
+  def start_bundle(self):
+    self._stats = summary.IngestStats()
+    self._buffers: Dict[str, List[bytes]] = {}
+    self._buffered = 0
+
+  def process(self, batch: Sequence[Item]) -> List[Any]:
+    outputs, digests = [], []
+    with _library_messages_at_debug():
+      for index, item, joined in batch:
+        self._files.inc()
+        result = self._convert_one(self._converters[index], item, joined)
+        if isinstance(result, rejects_lib.Reject):
+          outputs.append(beam.pvalue.TaggedOutput(REJECTS, result))
+          continue
+        split = self._add(self._assigners[index], item, result)
+        if result.content_digest:
+          digests.append((result.content_digest, split))
+        if self._buffered >= _FLUSH_BYTES:
+          outputs.extend(self._flush())
+    if digests:
+      outputs.append(beam.pvalue.TaggedOutput(DIGESTS, digests))
+    self._report_progress()
+    return outputs
+
+  def finish_bundle(self):
+    for output in self._flush():
+      yield beam.pvalue.TaggedOutput(output.tag, _in_global_window(output.value))
+    yield _in_global_window(self._stats)
+
+  def _convert_one(self, converter: FileConverter, item: listing.ListedFile,
+                   joined: Optional[table_join.JoinResult]):
+    """Converted, or the file's Reject."""
     try:
-      examples, marker = self._converter.convert(rel_path, metadata.path,
-                                                 metadata.size_in_bytes)
-    except RejectError as e:
-      yield from self._reject(rel_path, e.reason, e.detail)
-      return
+      if item.problem:
+        raise rejects_lib.RejectError(rejects_lib.UNREADABLE, item.problem)
+      row = None
+      if joined is not None:
+        row = joined.row_or_raise()
+      return converter.convert(item, row)
+    except rejects_lib.RejectError as e:
+      return self._reject(item.rel_path, e.reason, e.detail)
     except Exception as e:  # pylint: disable=broad-except
       # A bug or an exotic file: one reject, never a failed job.
-      logging.exception('Unexpected error converting %s', rel_path)
-      yield from self._reject(rel_path, rejects_lib.UNDECODABLE,
-                              f'{type(e).__name__}: {e}')
-      return
-    self._examples.inc(len(examples))
-    self._done += 1
-    self._report_progress()
-    yield beam.pvalue.TaggedOutput(CONVERTED, marker)
-    yield from examples
+      logging.warning('Unexpected %s converting %s: %s (traceback at DEBUG)',
+                      type(e).__name__, item.rel_path, e)
+      logging.debug('Traceback of %s', item.rel_path, exc_info=True)
+      return self._reject(item.rel_path, rejects_lib.UNDECODABLE,
+                          f'{type(e).__name__}: {e}')
 
-  def _reject(self, rel_path: str, reason: str, detail: str) -> Iterator:
+  def _add(self, assigner: splits_lib.SplitAssigner, item: listing.ListedFile,
+           result: Converted) -> str:
+    """Buffers the Examples of a converted file; returns their split."""
+    split = ''
+    labels = []
+    for example in result.examples:
+      serialized = example.SerializeToString(deterministic=True)
+      example_split = assigner.assign(example, serialized)
+      if split and example_split != split:
+        raise RuntimeError(
+            f'The Examples of {item.rel_path} were assigned to splits {split} '
+            f'and {example_split}: the partition feature must be the same '
+            'for every Example of a file.')
+      split = example_split
+      self._buffers.setdefault(split, []).append(serialized)
+      self._buffered += len(serialized)
+      label = example.features.feature.get(example_lib.LABEL)
+      if label is not None:
+        labels.extend(label.int64_list.value)
+    first = result.examples[0]
+    self._stats.add_file(
+        split, item.size, _first_bytes(first, example_lib.IMAGE_KEY),
+        _first_bytes(first, self._group_key), labels, len(result.examples),
+        result.repaired)
+    self._examples.inc(len(result.examples))
+    self._bytes.inc(item.size)
+    self._done += 1
+    return split
+
+  def _flush(self) -> Iterator[beam.pvalue.TaggedOutput]:
+    for split, records in self._buffers.items():
+      yield beam.pvalue.TaggedOutput(SPLIT_TAG_PREFIX + split, records)
+    self._buffers = {}
+    self._buffered = 0
+
+  def _reject(self, rel_path: str, reason: str,
+              detail: str) -> rejects_lib.Reject:
     self._rejected.inc()
     Metrics.counter(_METRICS_NAMESPACE, f'rejects_{reason}').inc()
     self._failed += 1
-    self._report_progress()
-    yield beam.pvalue.TaggedOutput(
-        REJECTS, rejects_lib.Reject(rel_path, reason, detail))
+    self._stats.add_reject(reason)
+    logging.info('Rejected %s: %s (%s)', rel_path, reason, detail[:200])
+    return rejects_lib.Reject(rel_path, reason, detail)
 
   def _report_progress(self) -> None:
     now = time.monotonic()
@@ -134,21 +279,75 @@ class _ConvertFileFn(beam.DoFn):
                    self._failed, total / (now - self._start))
 
 
+def _in_global_window(value: Any) -> windowed_value.WindowedValue:
+  return windowed_value.WindowedValue(
+      value, window.GlobalWindow().max_timestamp(), (window.GlobalWindow(),))
+
+
+class _ListFn(beam.DoFn):
+
+  def __init__(self, input_base: str, excluded: Sequence[str]):
+    self._input_base = input_base
+    self._excluded = frozenset(excluded)
+
+  def process(self, indexed_pattern: Tuple[int, str]):
+    index, pattern = indexed_pattern
+    for item in listing.list_files(self._input_base, pattern):
+      if item.rel_path not in self._excluded:
+        yield index, item
+
+
 @beam.ptransform_fn
 def ConvertFiles(  # pylint: disable=invalid-name
-    pipeline: beam.Pipeline, input_base: str, split_pattern: str,
-    converter: FileConverter) -> beam.pvalue.DoOutputsTuple:
-  """Matches `input_base/split_pattern` and converts every file.
+    pipeline: beam.Pipeline, input_base: str, patterns: Sequence[str],
+    converters: Sequence[FileConverter],
+    assigners: Sequence[splits_lib.SplitAssigner],
+    join: Optional[Callable[[beam.PCollection], Dict[str, beam.PCollection]]]
+    = None, excluded: Sequence[str] = (), batch_size: int = 32,
+    group_key: str = '') -> Dict[str, beam.PCollection]:
+  """Lists every input split pattern and converts every file.
 
-  Returns outputs tagged EXAMPLES (tf.train.Example), REJECTS (Reject) and
-  CONVERTED (one marker per file that became Examples).
+  Args:
+    pipeline: the Beam pipeline.
+    input_base: the input folder (absolute path or URI).
+    patterns: the input splits' globs below `input_base`.
+    converters: per input split, what turns a file into Examples.
+    assigners: per input split, the output split of each Example.
+    join: if set, joins (split index, ListedFile) to a metadata table (a
+      `table_join.JoinTable` applied to the listed files); its outputs other
+      than 'items' are returned as they are.
+    excluded: paths below `input_base` that are not inputs (a metadata file).
+    batch_size: files per DoFn call (and per unit of work of a worker).
+    group_key: the feature counted as `patients` in the summary.
+
+  Returns:
+    `SPLIT_TAG_PREFIX + <split>`: lists of serialized Examples per output
+    split; REJECTS: Reject records; STATS: one summary.IngestStats per
+    bundle; DIGESTS: lists of (content digest, split); and the join's
+    outputs.
   """
-  return (
-      pipeline
-      | 'Match' >> fileio.MatchFiles(
-          FileSystems.join(input_base, split_pattern),
-          empty_match_treatment=fileio.EmptyMatchTreatment.ALLOW)
-      # Matching yields every file from one bundle: spread them over workers.
+  files = (pipeline
+           | 'Patterns' >> beam.Create(list(enumerate(patterns)))
+           | 'List' >> beam.ParDo(_ListFn(input_base, excluded)))
+  joined = {}
+  if join is None:
+    items = files | 'NoRow' >> beam.Map(lambda indexed: (*indexed, None))
+  else:
+    joined = dict(files | 'Join' >> join)
+    items = joined.pop('items')
+  names = sorted({name for assigner in assigners for name in assigner.names})
+  converted = (
+      items
+      | 'Batch' >> beam.BatchElements(min_batch_size=batch_size,
+                                      max_batch_size=batch_size)
+      # Listing yields every file from one bundle: spread them over workers.
       | 'Reshuffle' >> beam.Reshuffle()
-      | 'Convert' >> beam.ParDo(_ConvertFileFn(input_base, converter))
-      .with_outputs(REJECTS, CONVERTED, main=EXAMPLES))
+      | 'Convert' >> beam.ParDo(
+          _ConvertBatchFn(converters, assigners, group_key)).with_outputs(
+              REJECTS, DIGESTS, *(SPLIT_TAG_PREFIX + n for n in names),
+              main=STATS))
+  outputs = {tag: converted[tag] for tag in
+             (REJECTS, DIGESTS, *(SPLIT_TAG_PREFIX + n for n in names))}
+  outputs[STATS] = converted[STATS]
+  outputs.update(joined)
+  return outputs

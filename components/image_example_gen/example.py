@@ -1,4 +1,4 @@
-"""tf.train.Example construction for the DESIGN.md §3 contract."""
+"""tf.train.Example construction for the contract of docs/design.md."""
 
 from typing import Mapping, Sequence, Union
 
@@ -14,13 +14,15 @@ IMAGE_HEIGHT = 'image/height'
 IMAGE_WIDTH = 'image/width'
 IMAGE_CHANNELS = 'image/channels'
 IMAGE_KEY = 'image/key'
+IMAGE_CONTENT_KEY = 'image/content_key'
 IMAGE_BIT_DEPTH = 'image/bit_depth'
 LABEL = 'label'
 LABEL_NAME = 'label/name'
 PATIENT_KEY = 'patient/key'
+GROUP_KEY = 'group/key'
 
 
-def _feature(values: FeatureValues) -> tf.train.Feature:
+def _set(feature: tf.train.Feature, values: FeatureValues) -> None:
   if isinstance(values, (bytes, str, int, float)):
     values = [values]
   values = list(values)
@@ -28,20 +30,27 @@ def _feature(values: FeatureValues) -> tf.train.Feature:
     raise ValueError('Empty feature values: omit the feature instead.')
   first = values[0]
   if isinstance(first, (bytes, str)):
-    return tf.train.Feature(bytes_list=tf.train.BytesList(
-        value=[v.encode('utf-8') if isinstance(v, str) else v
-               for v in values]))
-  if isinstance(first, (bool, int)):
-    return tf.train.Feature(int64_list=tf.train.Int64List(value=values))
-  if isinstance(first, float):
-    return tf.train.Feature(float_list=tf.train.FloatList(value=values))
-  raise TypeError(f'Unsupported feature value type {type(first)}.')
+    feature.bytes_list.value.extend(
+        v.encode('utf-8') if isinstance(v, str) else v for v in values)
+  elif isinstance(first, (bool, int)):
+    feature.int64_list.value.extend(values)
+  elif isinstance(first, float):
+    feature.float_list.value.extend(values)
+  else:
+    raise TypeError(f'Unsupported feature value type {type(first)}.')
 
 
 def make_example(features: Mapping[str, FeatureValues]) -> tf.train.Example:
-  """A tf.Example of `features`: str/bytes -> bytes, int -> int64, float."""
-  return tf.train.Example(features=tf.train.Features(
-      feature={key: _feature(values) for key, values in features.items()}))
+  """A tf.Example of `features`: str/bytes -> bytes, int -> int64, float.
+
+  Values are appended to the fields in place: building nested messages and
+  assigning them would copy each (an image's bytes) once per level.
+  """
+  example = tf.train.Example()
+  feature_map = example.features.feature
+  for key, values in features.items():
+    _set(feature_map[key], values)
+  return example
 
 
 def image_features(encoded: bytes, image_format: str, height: int, width: int,

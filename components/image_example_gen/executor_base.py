@@ -1,11 +1,9 @@
 """What both ExampleGen executors share around TFX's BaseExampleGenExecutor.
 
-TFX's base class owns splitting (`output_config` hash buckets or input
-splits). This layer writes the Split-* TFRecords in TFX's layout (without
-TFX's pre-write shuffle, see `Do`), adds, inside the same Beam pipeline, the
-reject records and per-split summaries, and afterwards
-turns them into the log table, the artifact's custom properties,
-`ingest_summary.json`, and the `max_reject_fraction` check (DESIGN.md §5, §9).
+The executor runs one Beam pipeline: list, (join,) convert, write the Split-*
+shards (`records`), the reject records and the summary parts; afterwards it
+turns the summary into the log table, the artifact's custom properties,
+`ingest_summary.json`, and the `max_reject_fraction` check (docs/design.md).
 
 Layout of the Examples artifact:
   Split-<name>/data_tfrecord-*.gz   the Examples (TFX's own layout)
@@ -14,16 +12,15 @@ Layout of the Examples artifact:
 """
 
 import abc
-import collections
 import json
 import logging
 import os
-from typing import Any, Dict, List, Mapping, Tuple
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 import apache_beam as beam
-from tfx.components.example_gen import base_example_gen_executor
 from tfx.components.example_gen import utils as example_gen_utils
 from tfx.components.util import examples_utils
+from tfx.dsl.components.base import base_beam_executor
 from tfx.dsl.io import fileio
 from tfx.proto import example_gen_pb2
 from tfx.types import artifact
@@ -32,53 +29,111 @@ from tfx.types import standard_component_specs
 from tfx.utils import proto_utils
 
 from image_example_gen import conversion
-from image_example_gen import example as example_lib
 from image_example_gen import records
 from image_example_gen import rejects as rejects_lib
+from image_example_gen import splits as splits_lib
+from image_example_gen import summary as summary_lib
+from image_example_gen import table_join
 
 MAX_REJECT_FRACTION_KEY = 'max_reject_fraction'
+SHARD_SIZE_MB_KEY = 'shard_size_mb'
+MAX_PIXELS_KEY = 'max_pixels'
 SUMMARY_FILE = 'ingest_summary.json'
 _PARTS_DIR = '.ingest_parts'
+_TEMP_DIR = '.temp_shards'
+_STATS_PART = 'stats.json'
+_TABLE_PART = 'table.json'
+_DUPLICATES_PART = 'duplicates.json'
 
 
-class _SplitSummaryFn(beam.CombineFn):
-  """Examples, distinct images and patients, and label counts of a split."""
+def _write_json(value: Any, path: str) -> None:
+  with fileio.open(path, 'w') as f:
+    f.write(json.dumps(value, sort_keys=True))
+
+
+def _read_json(path: str) -> Optional[Dict[str, Any]]:
+  if not fileio.exists(path):
+    return None
+  with fileio.open(path, 'r') as f:
+    return json.loads(f.read())
+
+
+class _DuplicateCountsFn(beam.CombineFn):
+  """Counts byte-identical files from (digest, {split: files}) groups."""
 
   def create_accumulator(self):
-    return [0, set(), set(), collections.Counter()]
+    return [0, 0, 0]
 
-  def add_input(self, acc, example):
-    features = example.features.feature
-    acc[0] += 1
-    acc[1].add(features[example_lib.IMAGE_KEY].bytes_list.value[0])
-    if example_lib.PATIENT_KEY in features:
-      acc[2].add(features[example_lib.PATIENT_KEY].bytes_list.value[0])
-    if example_lib.LABEL in features:
-      acc[3].update(features[example_lib.LABEL].int64_list.value)
-    return acc
+  def add_input(self, accumulator, group):
+    _, by_split = group
+    files = sum(by_split.values())
+    if files > 1:
+      accumulator[0] += files
+      accumulator[1] += 1
+      if len(by_split) > 1:
+        accumulator[2] += files
+    return accumulator
 
   def merge_accumulators(self, accumulators):
-    merged = self.create_accumulator()
-    for acc in accumulators:
-      merged[0] += acc[0]
-      merged[1] |= acc[1]
-      merged[2] |= acc[2]
-      merged[3].update(acc[3])
+    return [sum(values) for values in zip(*accumulators)]
+
+  def extract_output(self, accumulator):
+    return {'duplicate_images': accumulator[0],
+            'duplicate_groups': accumulator[1],
+            'duplicate_images_across_splits': accumulator[2]}
+
+
+class _SplitsPerDigestFn(beam.CombineFn):
+  """split -> files, for one content digest."""
+
+  def create_accumulator(self):
+    return {}
+
+  def add_input(self, accumulator, split):
+    accumulator[split] = accumulator.get(split, 0) + 1
+    return accumulator
+
+  def merge_accumulators(self, accumulators):
+    merged = {}
+    for accumulator in accumulators:
+      for split, n in accumulator.items():
+        merged[split] = merged.get(split, 0) + n
     return merged
 
-  def extract_output(self, acc):
-    return {'examples': acc[0], 'images': len(acc[1]), 'patients': len(acc[2]),
-            'labels': {str(k): v for k, v in sorted(acc[3].items())}}
+  def extract_output(self, accumulator):
+    return accumulator
 
 
-def _write_single(pcoll, label: str, path: str):
-  return pcoll | label >> beam.io.WriteToText(path, num_shards=1,
-                                              shard_name_template='')
+class _MergeIngestStatsFn(beam.CombineFn):
+
+  def create_accumulator(self):
+    return summary_lib.IngestStats()
+
+  def add_input(self, accumulator, stats):
+    accumulator.merge(stats)
+    return accumulator
+
+  def merge_accumulators(self, accumulators):
+    return summary_lib.merge_all(accumulators)
+
+  def extract_output(self, accumulator):
+    return accumulator
 
 
-class ImageExampleGenExecutor(base_example_gen_executor.BaseExampleGenExecutor,
-                              abc.ABC):
-  """Base executor: subclasses only say how to convert one file."""
+class ImageExampleGenExecutor(base_beam_executor.BaseBeamExecutor, abc.ABC):
+  """Base executor: subclasses only say how to convert (and join) one file.
+
+  TFX's BaseExampleGenExecutor converts records, assigns splits and writes
+  in separate Beam steps, shuffling every serialized Example before writing;
+  for images that shuffle held the whole data set in memory and the steps
+  cost more than decoding. This executor keeps TFX's contract (the same
+  exec properties, `input_config`/`output_config` semantics and hash-bucket
+  split rule, `Split-*/data_tfrecord-*.gz`, payload and file format
+  properties) and does the conversion, split assignment and counting in one
+  step per batch of files (`conversion.ConvertFiles`).
+  """
+
+  group_key = ''  # The feature counted as `patients` in the summary.
 
   def prepare(self, exec_properties: Dict[str, Any], output_uri: str) -> None:
     """Runs once before the Beam pipeline (e.g. to write side files)."""
@@ -88,57 +143,26 @@ class ImageExampleGenExecutor(base_example_gen_executor.BaseExampleGenExecutor,
                      split_pattern: str) -> conversion.FileConverter:
     """The converter for the files of one input split pattern."""
 
-  def summarize_markers(self, markers: List[str],
-                        exec_properties: Dict[str, Any]) -> Dict[str, Any]:
-    """Extra summary entries computed from the converters' markers."""
-    del markers, exec_properties
-    return {}
+  def make_join(self, exec_properties: Dict[str, Any],
+                converters: Sequence[conversion.FileConverter]
+               ) -> Optional[beam.PTransform]:
+    """The metadata table join (`table_join.JoinTable`), or None."""
+    del exec_properties, converters
+    return None
 
-  def GetInputSourceToExamplePTransform(self) -> beam.PTransform:
-    input_base = self._input_base
-    rejects_dir = os.path.join(self._output_uri, rejects_lib.REJECTS_DIR)
-    parts_dir = os.path.join(self._output_uri, _PARTS_DIR)
+  def excluded_paths(self) -> Sequence[str]:
+    """Paths below input_base that are not inputs."""
+    return ()
 
-    @beam.ptransform_fn
-    def FilesToExamples(pipeline, exec_properties, split_pattern):  # pylint: disable=invalid-name
-      converter = self.make_converter(exec_properties, split_pattern)
-      outputs = pipeline | 'ConvertFiles' >> conversion.ConvertFiles(
-          input_base, split_pattern, converter)
-      tag = conversion.split_tag(split_pattern)
-      _ = (outputs[conversion.REJECTS]
-           | 'RejectToJson' >> beam.Map(lambda r: r.to_json())
-           | 'WriteRejects' >> beam.io.WriteToText(
-               os.path.join(rejects_dir, f'rejects-{tag}'),
-               file_name_suffix='.jsonl'))
-      _ = _write_single(outputs[conversion.CONVERTED], 'WriteConverted',
-                        os.path.join(parts_dir, f'converted-{tag}.txt'))
-      return outputs[conversion.EXAMPLES]
-
-    return FilesToExamples
-
-  def GenerateExamplesByBeam(self, pipeline: beam.Pipeline,
-                             exec_properties: Dict[str, Any]):
-    splits = super().GenerateExamplesByBeam(pipeline, exec_properties)
-    parts_dir = os.path.join(self._output_uri, _PARTS_DIR)
-    for name, examples in splits.items():
-      _ = _write_single(
-          examples
-          | f'Summarize[{name}]' >> beam.CombineGlobally(_SplitSummaryFn())
-          | f'SummaryToJson[{name}]' >> beam.Map(json.dumps),
-          f'WriteSummary[{name}]', os.path.join(parts_dir, f'split-{name}.json'))
-    return splits
+  def use_vocabulary(self, vocabulary: beam.PCollection,
+                     output_uri: str) -> None:
+    """Called with the join's vocabulary PCollection (to write it)."""
+    del vocabulary, output_uri
 
   def Do(self, input_dict: Dict[str, List[artifact.Artifact]],
          output_dict: Dict[str, List[artifact.Artifact]],
          exec_properties: Dict[str, Any]) -> None:
-    """BaseExampleGenExecutor.Do, writing each split without a shuffle.
-
-    TFX's WriteSplit reshuffles the serialized Examples before writing; on
-    the DirectRunner that shuffle holds every encoded image in memory at
-    once. Written straight from the conversion, a worker holds only the
-    images it is converting; the Trainer shuffles anyway. The files are
-    gzip without recompressing the images (see `records`).
-    """
+    """Converts every input file into Examples or a reject record."""
     self._log_startup(input_dict, output_dict, exec_properties)
     examples = artifact_utils.get_single_instance(
         output_dict[standard_component_specs.EXAMPLES_KEY])
@@ -150,23 +174,42 @@ class ImageExampleGenExecutor(base_example_gen_executor.BaseExampleGenExecutor,
     proto_utils.json_to_proto(
         exec_properties[standard_component_specs.OUTPUT_CONFIG_KEY],
         output_config)
-    examples.split_names = artifact_utils.encode_split_names(
-        example_gen_utils.generate_output_split_names(input_config,
-                                                      output_config))
+    split_names = example_gen_utils.generate_output_split_names(
+        input_config, output_config)
+    examples.split_names = artifact_utils.encode_split_names(split_names)
     self._output_uri = examples.uri
     self._input_base = normalize_input_base(
         exec_properties[standard_component_specs.INPUT_BASE_KEY])
     fileio.makedirs(examples.uri)  # Not every launcher creates it.
     self.prepare(exec_properties, examples.uri)
-    with self._make_beam_pipeline() as pipeline:
-      for name, split in self.GenerateExamplesByBeam(
-          pipeline, exec_properties).items():
-        _ = split | f'WriteSplit[{name}]' >> records.WriteExamples(
-            artifact_utils.get_split_uri([examples], name))
+    patterns = [split.pattern for split in input_config.splits]
+    converters = [self.make_converter(exec_properties, pattern)
+                  for pattern in patterns]
+    assigners = _assigners(input_config, output_config, split_names)
+    parts_dir = os.path.join(examples.uri, _PARTS_DIR)
+    temp_dir = os.path.join(examples.uri, _TEMP_DIR)
+    fileio.makedirs(parts_dir)
+    shard_bytes = int(float(exec_properties.get(SHARD_SIZE_MB_KEY) or
+                            records.DEFAULT_SHARD_SIZE_MB) * 2**20)
+    try:
+      with self._make_beam_pipeline() as pipeline:
+        outputs = pipeline | 'ConvertFiles' >> conversion.ConvertFiles(
+            self._input_base, patterns, converters, assigners,
+            self.make_join(exec_properties, converters),
+            self.excluded_paths(), group_key=self.group_key)
+        self._write_outputs(outputs, split_names, examples, parts_dir,
+                            temp_dir, shard_bytes)
+    except Exception as e:
+      raise RuntimeError(
+          f'The Beam pipeline converting {self._input_base} failed: '
+          f'{type(e).__name__}: {e}. If a worker died (killed, out of '
+          'memory), rerun the pipeline: nothing of this run is published, '
+          'and the rerun writes what an undisturbed run writes.') from e
     examples_utils.set_payload_format(examples,
                                       example_gen_pb2.FORMAT_TF_EXAMPLE)
     examples_utils.set_file_format(examples, 'tfrecords_gzip')
-    summary, reject_counts = self._summarize(exec_properties)
+    summary, reject_counts = self._summarize(parts_dir)
+    fileio.rmtree(parts_dir)
     for line in format_summary(summary, reject_counts):
       logging.info('%s', line)
     _record(examples, summary)
@@ -174,34 +217,78 @@ class ImageExampleGenExecutor(base_example_gen_executor.BaseExampleGenExecutor,
         reject_counts, summary['converted_files'],
         float(exec_properties[MAX_REJECT_FRACTION_KEY]))
 
+  def _write_outputs(self, outputs: Mapping[str, beam.PCollection],
+                     split_names: Sequence[str], examples: artifact.Artifact,
+                     parts_dir: str, temp_dir: str, shard_bytes: int) -> None:
+    """The Beam steps after conversion: shards, rejects, summary parts."""
+    for name in split_names:
+      _ = (outputs[conversion.SPLIT_TAG_PREFIX + name]
+           | f'WriteSplit[{name}]' >> records.WriteExamples(
+               artifact_utils.get_split_uri([examples], name),
+               os.path.join(temp_dir, name), shard_bytes))
+    _ = (outputs[conversion.REJECTS]
+         | 'RejectToJson' >> beam.Map(lambda r: r.to_json())
+         | 'WriteRejects' >> beam.io.WriteToText(
+             os.path.join(examples.uri, rejects_lib.REJECTS_DIR, 'rejects'),
+             file_name_suffix='.jsonl'))
+    _ = (outputs[conversion.STATS]
+         | 'MergeStats' >> beam.CombineGlobally(_MergeIngestStatsFn())
+         | 'StatsToJson' >> beam.Map(lambda s: s.to_json(split_names))
+         | 'WriteStats' >> beam.Map(_write_json,
+                                    os.path.join(parts_dir, _STATS_PART)))
+    _ = (outputs[conversion.DIGESTS]
+         | 'Digests' >> beam.FlatMap(lambda pairs: pairs)
+         | 'SplitsPerDigest' >> beam.CombinePerKey(_SplitsPerDigestFn())
+         | 'CountDuplicates' >> beam.CombineGlobally(_DuplicateCountsFn())
+         | 'WriteDuplicates' >> beam.Map(
+             _write_json, os.path.join(parts_dir, _DUPLICATES_PART)))
+    if table_join.TABLE_STATS in outputs:
+      list_keys = self.list_table_keys()
+      _ = (outputs[table_join.TABLE_STATS]
+           | 'TableToJson' >> beam.Map(lambda s: s.to_json(list_keys))
+           | 'WriteTable' >> beam.Map(_write_json,
+                                      os.path.join(parts_dir, _TABLE_PART)))
+    if table_join.VOCABULARY in outputs:
+      self.use_vocabulary(outputs[table_join.VOCABULARY], examples.uri)
+
+  def list_table_keys(self) -> bool:
+    """Whether the summary may list keys of rows without a file."""
+    return True
+
   def _summarize(
-      self, exec_properties: Dict[str, Any]
+      self, parts_dir: str
   ) -> Tuple[Dict[str, Any], Dict[Tuple[str, str], int]]:
     """The run's summary, and the reject counts by (stage, reason)."""
-    parts_dir = os.path.join(self._output_uri, _PARTS_DIR)
-    markers = []
-    for path in fileio.glob(os.path.join(parts_dir, 'converted-*.txt')):
-      with fileio.open(path, 'r') as f:
-        markers.extend(line.rstrip('\n') for line in f)
-    splits = {}
-    for path in sorted(fileio.glob(os.path.join(parts_dir, 'split-*.json'))):
-      name = os.path.basename(path)[len('split-'):-len('.json')]
-      with fileio.open(path, 'r') as f:
-        splits[name] = json.loads(f.read())
-    fileio.rmtree(parts_dir)
-    reject_counts = rejects_lib.count_by_reason(read_rejects(self._output_uri))
-    summary = {
-        'input_files': len(markers) + sum(reject_counts.values()),
-        'converted_files': len(markers),
-        'rejected_files': sum(reject_counts.values()),
-        'examples': sum(s['examples'] for s in splits.values()),
-        'splits': splits,
-        'rejects': {f'{stage}/{reason}': n
-                    for (stage, reason), n in sorted(reject_counts.items())},
-    }
-    summary.update(self.summarize_markers(
-        [m for m in markers if m], exec_properties))
+    summary = _read_json(os.path.join(parts_dir, _STATS_PART))
+    reject_counts = {tuple(key.split('/', 1)): n
+                     for key, n in summary['rejects'].items()}
+    duplicates = _read_json(os.path.join(parts_dir, _DUPLICATES_PART))
+    if duplicates and self.counts_duplicates():
+      summary['duplicates'] = duplicates
+    table = _read_json(os.path.join(parts_dir, _TABLE_PART))
+    if table:
+      summary['metadata'] = table
     return summary, reject_counts
+
+  def counts_duplicates(self) -> bool:
+    """Whether converters report content digests (byte-identical files)."""
+    return False
+
+
+def _assigners(input_config: example_gen_pb2.Input,
+               output_config: example_gen_pb2.Output,
+               split_names: Sequence[str]) -> List[splits_lib.SplitAssigner]:
+  """Per input split, how its Examples are assigned to output splits."""
+  split_config = output_config.split_config
+  if split_config.splits:
+    if len(input_config.splits) != 1:
+      raise ValueError('Output hash-bucket splits need exactly one input '
+                       f'split, got {len(input_config.splits)}.')
+    return [splits_lib.SplitAssigner.hash_buckets(
+        [s.name for s in split_config.splits],
+        [s.hash_buckets for s in split_config.splits],
+        split_config.partition_feature_name)]
+  return [splits_lib.SplitAssigner.fixed(name) for name in split_names]
 
 
 def list_property(exec_properties: Dict[str, Any], key: str) -> List[str]:
@@ -261,4 +348,10 @@ def _record(examples: artifact.Artifact, summary: Dict[str, Any]) -> None:
       'reject_counts', json.dumps(summary['rejects'], sort_keys=True))
   examples.set_string_custom_property(
       'split_counts', json.dumps(summary['splits'], sort_keys=True))
+  examples.set_int_custom_property('num_repaired_files',
+                                   summary['repaired_files']['count'])
+  for key, value in sorted({**summary.get('duplicates', {}),
+                            **summary.get('metadata', {})}.items()):
+    if isinstance(value, int):
+      examples.set_int_custom_property(key, value)
 

@@ -20,7 +20,7 @@ STAGES = (READ, PARSE, DECODE, LABEL, VALIDATE)
 
 # Reasons. Each belongs to one stage (REASON_STAGE below).
 EMPTY_FILE = 'empty_file'                  # 0 bytes
-UNREADABLE = 'unreadable'                  # I/O error while reading
+UNREADABLE = 'unreadable'                  # gone, changed, broken link, FIFO, I/O error
 HIDDEN_FILE = 'hidden_file'                # .*, ._*, .DS_Store, .ipynb_checkpoints/
 NOT_AN_IMAGE = 'not_an_image'              # bytes are no known image format
 NOT_DICOM = 'not_dicom'                    # no DICM prefix / not parsable as DICOM
@@ -30,12 +30,13 @@ MISSING_ATTRIBUTE = 'missing_attribute'    # Rows, Columns, ... missing
 UNSUPPORTED_TRANSFER_SYNTAX = 'unsupported_transfer_syntax'
 TRUNCATED = 'truncated'                    # pixel data / image stream cut short
 UNDECODABLE = 'undecodable'                # the codec failed
-NO_LABEL_ROW = 'no_label_row'              # DICOM: no CSV row for the file
-DUPLICATE_LABEL_ROW = 'duplicate_label_row'  # DICOM: join key occurs twice in the CSV
-INVALID_LABEL = 'invalid_label'            # DICOM: label value not parsable
-UNKNOWN_CLASS = 'unknown_class'            # folder not in `class_names`
+NO_METADATA_ROW = 'no_metadata_row'        # no row of the table for the file
+DUPLICATE_METADATA_ROW = 'duplicate_metadata_row'  # the file's key is on several rows
+BAD_METADATA_VALUE = 'bad_metadata_value'  # a value of the file's row does not parse
+UNKNOWN_CLASS = 'unknown_class'            # class not in `class_names`
 OUTSIDE_CLASS_FOLDER = 'outside_class_folder'  # file directly in input_base
 INVALID_IMAGE = 'invalid_image'            # decoded, but unusable (0 px, odd shape)
+TOO_LARGE = 'too_large'                    # header declares more than the size limits
 
 REASON_STAGE = {
     EMPTY_FILE: READ,
@@ -49,16 +50,36 @@ REASON_STAGE = {
     UNSUPPORTED_TRANSFER_SYNTAX: DECODE,
     TRUNCATED: DECODE,
     UNDECODABLE: DECODE,
-    NO_LABEL_ROW: LABEL,
-    DUPLICATE_LABEL_ROW: LABEL,
-    INVALID_LABEL: LABEL,
+    NO_METADATA_ROW: LABEL,
+    DUPLICATE_METADATA_ROW: LABEL,
+    BAD_METADATA_VALUE: LABEL,
     UNKNOWN_CLASS: LABEL,
     OUTSIDE_CLASS_FOLDER: LABEL,
     INVALID_IMAGE: VALIDATE,
+    TOO_LARGE: VALIDATE,
 }
 
 # Where rejects go inside the Examples artifact: <uri>/rejects/rejects-*.jsonl
 REJECTS_DIR = 'rejects'
+
+
+class RejectError(Exception):
+  """Raised by conversion code: the file becomes one reject record.
+
+  Attributes:
+    reason: a reason constant of this module.
+    detail: a short explanation for the reject record.
+  """
+
+  def __init__(self, reason: str, detail: str = ''):
+    if reason not in REASON_STAGE:
+      raise ValueError(f'Unknown reject reason {reason!r}.')
+    super().__init__(reason, detail)
+    self.reason = reason
+    self.detail = detail
+
+  def __str__(self) -> str:
+    return f'{self.reason}: {self.detail}'
 
 
 @dataclasses.dataclass(frozen=True)

@@ -1,4 +1,4 @@
-"""Deterministic sample inputs: an RSNA-like DICOM tree and an image folder.
+"""Deterministic sample inputs: an RSNA-like DICOM tree, image folders.
 
 Pixels are scikit-learn's handwritten digits (`load_digits`, shipped with the
 package), upscaled to `size` px with a small seeded jitter (scale, shift,
@@ -9,12 +9,15 @@ derive from the seed, nothing from the clock.
 Both samples hold, on purpose, every input variant the ExampleGens must handle
 and one file for each way an input can be broken; the returned dataclasses say
 what each file is and how it is expected to end (Example or reject reason).
+A third sample, captioned images (`make_captioned_images`), has a Hugging
+Face style metadata.jsonl with a label and a description per image.
 
 Command line (writes into empty or new folders; `both` writes `OUT/dicom` and
 `OUT/images`):
 
-    python -m image_example_gen.sample_data --out OUT --kind {dicom,images,both}
-        --n N [--size PX] [--seed S] [--images-per-patient K] [--split-folders]
+    python -m image_example_gen.sample_data --out OUT
+        --kind {dicom,images,both,captioned} --n N [--size PX] [--seed S]
+        [--images-per-patient K] [--split-folders]
 
 `--split-folders` puts the image folder's classes under `train/`, `val/` and
 `test/`. The console script `image-example-gen-samples` is the same command.
@@ -25,6 +28,7 @@ import csv
 import dataclasses
 import functools
 import io
+import json
 import math
 import os
 import pathlib
@@ -470,7 +474,7 @@ _NOT_DICOM_TEXT = b'Export log: this is a text file, not a DICOM data set.\n'
 # The files besides the good ones, by expected reject reason; None is the CSV
 # row whose file does not exist.
 _EXTRA_FILES = (rejects.NOT_DICOM, rejects.TRUNCATED, rejects.NO_PIXEL_DATA,
-                rejects.UNDECODABLE, rejects.NO_LABEL_ROW, None)
+                rejects.UNDECODABLE, rejects.NO_METADATA_ROW, None)
 
 
 # Pixel variants of the image files among the rejects: truncation cuts
@@ -480,7 +484,7 @@ _REJECT_VARIANTS = {
                                      EXPLICIT_VR_LITTLE_ENDIAN, 'MG'),
     rejects.UNDECODABLE: _PixelVariant('MONOCHROME2', 16, False, None,
                                        JPEG_2000_LOSSLESS, 'MG'),
-    rejects.NO_LABEL_ROW: _PixelVariant('MONOCHROME2', 8, False, None,
+    rejects.NO_METADATA_ROW: _PixelVariant('MONOCHROME2', 8, False, None,
                                         EXPLICIT_VR_LITTLE_ENDIAN, 'MG'),
 }
 
@@ -605,7 +609,7 @@ def make_dicom_sample(out_dir: PathLike,
     patient = patients[k % n_patients]
     laterality, view = _VIEWS[k % len(_VIEWS)]
     intensity, label = render_digit(index, size, seed)
-    if reason != rejects.NO_LABEL_ROW:
+    if reason != rejects.NO_METADATA_ROW:
       rows.append((patient.patient_id, image_ids[index], laterality, view,
                    patient.age, label))
     if reason is None:
@@ -829,6 +833,140 @@ def make_image_folder(out_dir: PathLike,
 
 
 # ---------------------------------------------------------------------------
+# Captioned images (Hugging Face `imagefolder` with metadata.jsonl).
+
+METADATA_FILE = 'metadata.jsonl'
+CAPTIONED_IMAGES_FOLDER = 'images'
+# Class name of each digit, as metadata.jsonl's `label` column says it.
+DIGIT_NAMES = ('zero', 'one', 'two', 'three', 'four', 'five', 'six', 'seven',
+               'eight', 'nine')
+# What a description says of digit d: its parity and whether it exceeds four,
+# each in one of a few phrasings. Together they narrow the ten digits down to
+# two or three, which is where a noisy image is ambiguous (1/7, 3/8, 4/9).
+_PARITY_PHRASES = (('an even number', 'even', 'a multiple of two'),
+                   ('an odd number', 'odd'))
+_MAGNITUDE_PHRASES = (('less than five', 'at most four', 'a small digit'),
+                      ('greater than four', 'more than four',
+                       'a large digit'))
+# Neutral words: drawn independently of the digit.
+_OPENERS = ('A', 'One', 'This is a', 'Here is a')
+_ADJECTIVES = ('scanned', 'handwritten', 'faded', 'smudged', 'pencil',
+               'blurry')
+_NOUNS = ('digit', 'numeral', 'figure', 'character')
+# Harder than `render_digit` alone: contrast down to this fraction, and
+# Gaussian noise of this sigma, so that the image alone is often ambiguous.
+_CAPTIONED_MIN_CONTRAST = 0.4
+_CAPTIONED_NOISE = 0.6
+_CAPTIONED_VARIANT = _FolderVariant('.png', 'PNG', 'L', 'png')
+
+
+@dataclasses.dataclass(frozen=True)
+class CaptionedImage:
+  """One image of the captioned sample and its metadata.jsonl row.
+
+  Attributes:
+    file_name: path relative to the sample root, as in metadata.jsonl.
+    class_name: the row's `label`, one of `DIGIT_NAMES`.
+    label: index of `class_name` in the sample's sorted `class_names`.
+    description: the row's `description`, an English sentence.
+    index: the `render_digit` index of its pixels.
+  """
+  file_name: str
+  class_name: str
+  label: int
+  description: str
+  index: int
+
+
+@dataclasses.dataclass(frozen=True)
+class CaptionedSample:
+  """What `make_captioned_images` wrote.
+
+  Attributes:
+    root: the sample's root folder (the ExampleGen's input_base).
+    metadata_path: `root/metadata.jsonl`, one JSON object per image.
+    class_names: the sorted class names that occur (label = index).
+    images: every image, in index order (the order of metadata.jsonl).
+  """
+  root: pathlib.Path
+  metadata_path: pathlib.Path
+  class_names: List[str]
+  images: List[CaptionedImage]
+
+
+def describe_digit(index: int, digit: int, seed: int = 0) -> str:
+  """The description of image `index`, of digit `digit`.
+
+  Says, in random order and phrasing, whether the digit is even and whether
+  it is greater than four, among neutral words; e.g. 'A smudged numeral, a
+  large digit and odd.'
+  """
+  rng = np.random.default_rng([seed, 5, index])
+  pick = lambda options: options[rng.integers(len(options))]
+  facts = [pick(_PARITY_PHRASES[digit % 2]),
+           pick(_MAGNITUDE_PHRASES[int(digit > 4)])]
+  first, second = rng.permutation(facts)
+  return (f'{pick(_OPENERS)} {pick(_ADJECTIVES)} {pick(_NOUNS)}, {first} '
+          f'and {second}.')
+
+
+def render_noisy_digit(index: int, size: int = 32,
+                       seed: int = 0) -> Tuple[np.ndarray, int]:
+  """`render_digit` at a random lower contrast under strong noise."""
+  intensity, digit = render_digit(index, size, seed)
+  rng = np.random.default_rng([seed, 6, index])
+  intensity = intensity * rng.uniform(_CAPTIONED_MIN_CONTRAST, 1.0)
+  intensity = intensity + rng.normal(0.0, _CAPTIONED_NOISE, intensity.shape)
+  return np.clip(intensity, 0.0, 1.0).astype(np.float32), digit
+
+
+def make_captioned_images(out_dir: PathLike,
+                          n_images: int,
+                          size: int = 32,
+                          seed: int = 0) -> CaptionedSample:
+  """Writes digit images with a Hugging Face style metadata.jsonl.
+
+  Layout: `out_dir/images/<nnnnn>.png` (grayscale, `render_noisy_digit`) and
+  `out_dir/metadata.jsonl` with one line per image, in index order:
+  `{"file_name": "images/00000.png", "label": "seven", "description": "..."}`
+  (`file_name` relative to the folder of metadata.jsonl). The label is the
+  digit's English name; the description (`describe_digit`) carries part of
+  the signal: a model of image and text beats either alone.
+
+  Args:
+    out_dir: a new or empty folder.
+    n_images: number of images.
+    size: width and height of every image.
+    seed: everything derives from it.
+
+  Returns:
+    What was written.
+  """
+  if n_images < 1:
+    raise ValueError(f'n_images must be positive, got {n_images}.')
+  root = _empty_dir(out_dir)
+  rows = []
+  for i in range(n_images):
+    intensity, digit = render_noisy_digit(i, size, seed)
+    file_name = f'{CAPTIONED_IMAGES_FOLDER}/{i:05d}.png'
+    _write(root, file_name, _encode_image(intensity, _CAPTIONED_VARIANT))
+    rows.append((file_name, DIGIT_NAMES[digit], describe_digit(i, digit, seed),
+                 i))
+  metadata_path = root / METADATA_FILE
+  with open(metadata_path, 'w', encoding='utf-8') as f:
+    for file_name, class_name, description, _ in rows:
+      f.write(json.dumps({'file_name': file_name, 'label': class_name,
+                          'description': description}) + '\n')
+  class_names = sorted({class_name for _, class_name, _, _ in rows})
+  return CaptionedSample(
+      root=root, metadata_path=metadata_path, class_names=class_names,
+      images=[CaptionedImage(file_name=file_name, class_name=class_name,
+                             label=class_names.index(class_name),
+                             description=description, index=i)
+              for file_name, class_name, description, i in rows])
+
+
+# ---------------------------------------------------------------------------
 # Command line.
 
 
@@ -839,9 +977,11 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
       description='Writes deterministic DICOM / image-folder sample data.')
   parser.add_argument('--out', required=True,
                       help='a new or empty folder to write into')
-  parser.add_argument('--kind', choices=('dicom', 'images', 'both'),
+  parser.add_argument('--kind',
+                      choices=('dicom', 'images', 'both', 'captioned'),
                       default='both',
-                      help='both writes OUT/dicom and OUT/images')
+                      help='both writes OUT/dicom and OUT/images; captioned '
+                           'writes images with a metadata.jsonl')
   parser.add_argument('--n', type=int, default=48,
                       help='number of good images of each kind')
   parser.add_argument('--size', type=int, default=64, help='image size in px')
@@ -868,6 +1008,12 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     print(f'{folder.root}: {len(folder.images)} good images in '
           f'{len(folder.class_names)} classes, {len(folder.rejects)} to be '
           f'rejected')
+  if args.kind == 'captioned':
+    captioned = make_captioned_images(out, n_images=args.n, size=args.size,
+                                      seed=args.seed)
+    print(f'{captioned.root}: {len(captioned.images)} images in '
+          f'{len(captioned.class_names)} classes; labels and descriptions in '
+          f'{captioned.metadata_path}')
   return 0
 
 

@@ -621,9 +621,12 @@ class TestDecodeErrors:
     return str(path)
 
   def _reason(self, source, header_path=None):
-    header = _header(header_path or source)
-    with pytest.raises(Exception) as raised:
-      list(pixels.iter_frames(source, header, pixels.PixelOptions()))
+    """The reason of the converter's steps: pre-check, then decode."""
+    with open(header_path or source, 'rb') as f:
+      header = pydicom.dcmread(f, stop_before_pixels=True)
+      with pytest.raises(Exception) as raised:
+        pixels.check_pixel_data(f, header, f.tell())
+        list(pixels.iter_frames(source, header, pixels.PixelOptions()))
     return pixels.decode_error_reason(raised.value)
 
   def _with_codestream(self, tmp_path, name, change):
@@ -663,9 +666,22 @@ class TestDecodeErrors:
     ds.NumberOfFrames = 12
     path = tmp_path / 'twelve.dcm'
     ds.save_as(path)
-    with pytest.raises(pixels.TruncatedPixelDataError):
-      _frames(str(path), frame_indices=[11])
-    assert len(_frames(str(path), frame_indices=[9])) == 1
+    assert self._reason(str(path)) == rejects.TRUNCATED
+
+  def test_only_a_missing_sequence_delimiter_is_repaired(self):
+    path = _testdata('emri_small_jpeg_2k_lossless_too_short.dcm')
+    with open(path, 'rb') as f:
+      header = pydicom.dcmread(f, stop_before_pixels=True)
+      assert pixels.check_pixel_data(f, header, f.tell()) == (
+          pixels.MISSING_SEQUENCE_DELIMITER)
+    assert len(_frames(path)) == 10
+
+  def test_complete_pixel_data_needs_no_repair(self):
+    for name in ('emri_small_jpeg_2k_lossless.dcm', 'CT_small.dcm',
+                 'SC_rgb_jpeg.dcm'):
+      with open(_testdata(name), 'rb') as f:
+        header = pydicom.dcmread(f, stop_before_pixels=True)
+        assert pixels.check_pixel_data(f, header, f.tell()) == ''
 
   def test_transfer_syntax_without_decoder(self, tmp_path):
     ds = pydicom.dcmread(_testdata('CT_small.dcm'))

@@ -11,8 +11,9 @@ from tfx.types import component_spec
 from image_example_gen import component_base
 from image_example_gen import driver
 from image_example_gen import example
+from image_example_gen import limits
+from image_example_gen import tables
 from image_example_gen.dicom import executor
-from image_example_gen.dicom import labels
 from image_example_gen.dicom import metadata
 
 _P = component_spec.ExecutionParameter
@@ -32,17 +33,19 @@ class DicomExampleGenSpec(component_spec.ComponentSpec):
       executor.BIT_DEPTH_KEY: _P(type=int, optional=True),
       executor.RESIZE_KEY: _P(type=int, optional=True),
       executor.MULTI_FRAME_KEY: _P(type=str),
+      executor.MAX_FRAMES_KEY: _P(type=int),
+      executor.MAX_DECODED_BYTES_KEY: _P(type=int),
   }
   INPUTS = {}
   OUTPUTS = component.FileBasedExampleGen.SPEC_CLASS.OUTPUTS
 
 
 class DicomExampleGen(component.FileBasedExampleGen):
-  """Reads DICOM files (and a labels CSV) into Examples (DESIGN.md §3-§7).
+  """Reads DICOM files (and a labels CSV) into Examples (docs/design.md).
 
   Every file under `input_base` becomes Example(s) (one per kept frame) or
   one reject record (`<examples>/rejects/`). Pixels are rendered as in
-  DESIGN.md §4 and stored as PNG (16-bit for grayscale with more than 8 bits
+  docs/design.md and stored as PNG (16-bit for grayscale with more than 8 bits
   stored). Only allow-listed, non-identifying attributes become `dicom/*`
   features; patient and image ids become keyed hashes under the salt in
   $IMAGE_EXAMPLE_GEN_SALT. By default `patient/key` hash buckets split 2:1
@@ -58,7 +61,7 @@ class DicomExampleGen(component.FileBasedExampleGen):
       input_base: str,
       labels_csv: Optional[str] = None,
       label_key_column: str = 'image_id',
-      label_key_source: str = labels.FILE_STEM,
+      label_key_source: str = tables.FILE_STEM,
       label_column: Optional[str] = 'label',
       patient_column: Optional[str] = None,
       extra_columns: Sequence[str] = (),
@@ -67,6 +70,10 @@ class DicomExampleGen(component.FileBasedExampleGen):
       bit_depth: Optional[int] = None,
       resize: Optional[int] = None,
       multi_frame: str = 'all',
+      max_pixels: int = component_base.DEFAULT_MAX_PIXELS,
+      max_frames: int = limits.DEFAULT_MAX_FRAMES,
+      max_decoded_bytes: int = limits.DEFAULT_MAX_DECODED_BYTES,
+      shard_size_mb: float = component_base.DEFAULT_SHARD_SIZE_MB,
       max_reject_fraction: float = component_base.DEFAULT_MAX_REJECT_FRACTION,
       input_config: Optional[example_gen_pb2.Input] = None,
       output_config: Optional[example_gen_pb2.Output] = None,
@@ -77,8 +84,10 @@ class DicomExampleGen(component.FileBasedExampleGen):
       input_base: folder (local path or any Beam/TF filesystem URI) of DICOM
         files, in any layout and with any or no extension. Files without the
         DICOM preamble and `DICM` prefix are rejected as `not_dicom`.
-      labels_csv: CSV with one row per image. Files without a row are
-        rejected (`no_label_row`); without a CSV there are no labels.
+      labels_csv: CSV (or JSONL, Parquet) with one row per image. A file
+        without a row is rejected `no_metadata_row`, one whose key is on
+        several rows `duplicate_metadata_row`, one whose row does not parse
+        `bad_metadata_value`; without a CSV there are no labels.
       label_key_column: CSV column joined to each file.
       label_key_source: what `label_key_column` holds: 'file_stem' (file
         name without extension, like RSNA's image_id) or a DICOM keyword
@@ -91,13 +100,21 @@ class DicomExampleGen(component.FileBasedExampleGen):
       extra_attributes: DICOM keywords exported as `dicom/<snake_case>` in
         addition to the default allow-list. PHI attributes (PS3.15 Basic
         Profile), names, dates, UIDs and free text are refused.
-      apply_voi: apply the VOI LUT or first window (DESIGN.md §4 step 3).
+      apply_voi: apply the VOI LUT or first window (docs/design.md, pixels step 3).
       bit_depth: PNG bit depth: None (16 for grayscale with more than 8
         stored bits, else 8), 8, or 16 (grayscale only).
       resize: if set, output images are resize x resize, aspect kept and
-        padded with black (DESIGN.md §4 step 7). Default: stored size.
+        padded with black (docs/design.md, pixels step 7). Default: stored size.
       multi_frame: frames kept from multi-frame files: 'all' (one Example
         per frame, with `dicom/frame_index`), 'first' or 'middle'.
+      max_pixels: reject (`too_large`) files whose header declares more
+        pixels per frame (Rows x Columns), before decoding.
+      max_frames: reject (`too_large`) files declaring more frames.
+      max_decoded_bytes: reject (`too_large`) files whose frames would
+        decode to more bytes (Rows x Columns x Samples x bytes per sample x
+        frames).
+      shard_size_mb: the size at which a Split-* TFRecord shard is closed
+        and the next begun.
       max_reject_fraction: fail the component when more than this fraction
         of the input files is rejected.
       input_config: TFX input splits; patterns are globs relative to
@@ -118,19 +135,22 @@ class DicomExampleGen(component.FileBasedExampleGen):
         executor.BIT_DEPTH_KEY: bit_depth,
         executor.RESIZE_KEY: resize,
         executor.MULTI_FRAME_KEY: multi_frame,
-        executor.MAX_REJECT_FRACTION_KEY: max_reject_fraction,
+        executor.MAX_FRAMES_KEY: max_frames,
+        executor.MAX_DECODED_BYTES_KEY: max_decoded_bytes,
+        **component_base.shared_params(max_reject_fraction, max_pixels,
+                                       shard_size_mb),
     }
     # Fail now, not an hour into the Beam job: the executor builds the same
     # objects from the same parameters.
     if extra_columns and not labels_csv:
       raise ValueError('extra_columns needs labels_csv.')
-    executor.label_spec(params)
+    executor.table_spec(params)
     executor.pixel_options(params)
+    executor.size_limits(params)
     metadata.resolve_attributes(tuple(extra_attributes))
     if multi_frame not in executor.MULTI_FRAME_POLICIES:
       raise ValueError(f'multi_frame must be one of '
                        f'{executor.MULTI_FRAME_POLICIES}, got {multi_frame!r}.')
-    component_base.check_fraction(max_reject_fraction)
     component_base.init_component(
         self, input_base,
         input_config or component_base.single_split_input_config(),

@@ -406,7 +406,8 @@ def to_rgb8(arr: np.ndarray, ds: Dataset) -> np.ndarray:
   """
   photometric = ds.PhotometricInterpretation
   if photometric == _PALETTE_COLOR:
-    rgb = processing.apply_color_lut(arr, ds)[..., :3]
+    rgb = processing.apply_color_lut(arr, palette_in_little_endian(ds))[
+        ..., :3]
     # 8-bit entries may come in 16-bit words (C.7.6.3.1.5), not the reverse.
     entry_bits = (8 if rgb.dtype == np.uint8 else
                   ds.RedPaletteColorLookupTableDescriptor[2])
@@ -419,6 +420,37 @@ def to_rgb8(arr: np.ndarray, ds: Dataset) -> np.ndarray:
   if entry_bits == 8 and rgb.dtype == np.uint8:
     return rgb
   return scale_to_bits(rgb, (0, 2**entry_bits - 1), 8)
+
+
+_PALETTE_DATA = tuple(f'{color}PaletteColorLookupTableData'
+                      for color in ('Red', 'Green', 'Blue', 'Alpha'))
+
+
+def palette_in_little_endian(ds: Dataset) -> Dataset:
+  """`ds` with its non-segmented 16-bit palette tables as little-endian bytes.
+
+  PS3.5 7.1: OW values are in the transfer syntax's byte order. pydicom 3's
+  `apply_color_lut` reads segmented tables in the data set's byte order but
+  non-segmented ones always as little-endian, so a big-endian file's 16-bit
+  entries come out byte-swapped (a black image once scaled to 8 bits). The
+  tables of a big-endian data set are byte-swapped here first; other data
+  sets are returned as they are.
+  """
+  file_meta = getattr(ds, 'file_meta', None)
+  syntax = file_meta.get('TransferSyntaxUID') if file_meta else None
+  if (syntax is None or syntax.is_little_endian or
+      ds.get('SegmentedRedPaletteColorLookupTableData') is not None or
+      ds.RedPaletteColorLookupTableDescriptor[2] != 16):
+    return ds
+  swapped = Dataset()
+  swapped.update(ds)
+  swapped.file_meta = file_meta
+  for keyword in _PALETTE_DATA:
+    data = ds.get(keyword)
+    if data is not None:
+      setattr(swapped, keyword,
+              np.frombuffer(data, '>u2').astype('<u2').tobytes())
+  return swapped
 
 
 def resize_square(arr: np.ndarray, size: int) -> np.ndarray:
@@ -521,12 +553,6 @@ def iter_frames(
     except StopIteration:
       raise TruncatedPixelDataError(
           f'The pixel data ended before frame {index}.') from None
-    except Exception as e:
-      if (decode_error_reason(e) == rejects.UNDECODABLE and
-          _pixel_data_cut_short(source, transfer_syntax)):
-        raise TruncatedPixelDataError(
-            f'The pixel data ends early ({e}).') from e
-      raise
     pixels, bit_depth = render(stored, frame_dataset(ds, index), options)
     yield Frame(pixels=pixels, bit_depth=bit_depth, index=index)
 
@@ -610,58 +636,94 @@ def _opened(source: Union[str, BinaryIO]) -> Iterator[BinaryIO]:
     source.seek(position)
 
 
-def _pixel_data_cut_short(source: Union[str, BinaryIO],
-                          transfer_syntax: uid.UID) -> bool:
-  """Whether the pixel data ends early: a diagnosis after a decode error.
+MISSING_SEQUENCE_DELIMITER = 'missing_sequence_delimiter'
+# Explicit VRs of pixel data elements: 2 reserved bytes, a 4-byte length.
+_LONG_VRS = frozenset((b'OB', b'OW', b'OF', b'OD', b'OL', b'OV', b'UN'))
 
-  Codecs word a cut-off codestream in their own ways (GDCM not at all), so
-  this looks at the file instead: True if the file ends inside the Pixel Data
-  value (native: fewer bytes than its length, or a length shorter than Rows x
-  Columns x Samples x Bits Allocated x Number of Frames needs; encapsulated,
-  PS3.5 A.4: inside an item, or before the Sequence Delimitation Item), or if
-  the last fragment of a JPEG, JPEG-LS or JPEG 2000 stream does not end in
-  the FFD9 end marker (EOI, ISO 10918-1 B.1.1.3; EOC, ISO 15444-1 A.4.4) and
-  0x00 or 0xFF padding.
+
+def check_pixel_data(f: BinaryIO, ds: Dataset, offset: int) -> str:
+  """Checks, before decoding, that the pixel data is as long as promised.
+
+  PS3.5 A.4 and 7.1: native pixel data must hold Rows x Columns x Samples x
+  Bits Allocated x Number of Frames bits and fit in the file; encapsulated
+  pixel data is items up to a Sequence Delimitation Item, and the last
+  fragment of a JPEG, JPEG-LS or JPEG 2000 stream ends in the FFD9 end
+  marker (EOI, ISO 10918-1 B.1.1.3; EOC, ISO 15444-1 A.4.4), then 0x00 or
+  0xFF padding. OpenJPEG decodes a cut codestream into a partial image
+  without an error, so this is checked up front for every file.
+
+  Args:
+    f: the file, positioned anywhere (the position is not restored).
+    ds: its header, read with `stop_before_pixels`.
+    offset: where the header read stopped: the pixel data element's tag.
+
+  Returns:
+    '' when the pixel data is complete; `MISSING_SEQUENCE_DELIMITER` when
+    every item and the last fragment's end marker are there and only the
+    closing delimiter is missing (the file decodes; counted as repaired).
+
+  Raises:
+    TruncatedPixelDataError: the file ends inside the pixel data, the native
+      data is shorter than the header describes, or the last fragment lacks
+      its end marker.
   """
-  if transfer_syntax == uid.DeflatedExplicitVRLittleEndian:
-    return False
-  endian = '<' if transfer_syntax.is_little_endian else '>'
-  with _opened(source) as f:
-    # Leaves f at the Pixel Data element.
-    ds = pydicom.dcmread(f, stop_before_pixels=True)
-    start = f.tell()
-    size = f.seek(0, io.SEEK_END)
-    f.seek(start)
-    element_header = f.read(8 if transfer_syntax.is_implicit_VR else 12)
-    if len(element_header) < 8:
-      return False
-    (length,) = struct.unpack(endian + 'L', element_header[-4:])
-    if length != _UNDEFINED_LENGTH:
-      return (f.tell() + length > size or
-              length < get_expected_length(ds, unit='bytes'))
-    return _fragments_cut_short(
-        f, size, endian, transfer_syntax in _END_MARKER_SYNTAXES)
+  syntax = _file_transfer_syntax(ds)
+  if syntax is None or syntax == uid.DeflatedExplicitVRLittleEndian:
+    return ''
+  endian = '<' if syntax.is_little_endian else '>'
+  size = f.seek(0, io.SEEK_END)
+  f.seek(offset)
+  element_header = f.read(8)
+  if len(element_header) < 8:
+    return ''  # No pixel data element: the decoder says `no_pixel_data`.
+  # The VR says whether the element is explicit, whatever the transfer
+  # syntax claims (pydicom reads SC_rgb_jpeg.dcm's implicit element too).
+  if element_header[4:6] in _LONG_VRS:
+    element_header += f.read(4)
+  (length,) = struct.unpack(endian + 'L', element_header[-4:])
+  if length != _UNDEFINED_LENGTH:
+    available = min(length, size - f.tell())
+    expected = get_expected_length(ds, unit='bytes')
+    if available < expected:
+      raise TruncatedPixelDataError(
+          f'The pixel data holds {available} bytes, the header describes '
+          f'{expected}.')
+    return ''
+  return _check_fragments(f, size, endian, syntax in _END_MARKER_SYNTAXES)
 
 
-def _fragments_cut_short(f: BinaryIO, size: int, endian: str,
-                         check_end_marker: bool) -> bool:
+def _file_transfer_syntax(ds: Dataset) -> Optional[uid.UID]:
+  file_meta = getattr(ds, 'file_meta', None)
+  return file_meta.get('TransferSyntaxUID') if file_meta else None
+
+
+def _check_fragments(f: BinaryIO, size: int, endian: str,
+                     check_end_marker: bool) -> str:
   """Walks the items of encapsulated pixel data (PS3.5 A.4) from `f`."""
   items = 0
   last_length = 0
+  delimited = True
   while True:
     header = f.read(8)
+    if not header:
+      delimited = False
+      break
     if len(header) < 8:
-      return True
+      raise TruncatedPixelDataError('The file ends inside an item header.')
     group, element, length = struct.unpack(endian + 'HHL', header)
     if (group, element) != _ITEM_TAG:
       break
     if f.tell() + length > size:
-      return True
+      raise TruncatedPixelDataError(
+          f'The file ends inside fragment {items}: {length} bytes declared, '
+          f'{size - f.tell()} left.')
     f.seek(length, io.SEEK_CUR)
     items += 1
     last_length = length
-  if not check_end_marker or items < 2:  # The first item is the offset table.
-    return False
-  tail = min(last_length, 4)  # The marker, then 0x00 or 0xFF padding.
-  f.seek(-8 - tail, io.SEEK_CUR)
-  return not f.read(tail).rstrip(b'\0\xff').endswith(_END_MARKER)
+  if check_end_marker and items >= 2:  # The first item is the offset table.
+    tail = min(last_length, 4)  # The marker, then 0x00 or 0xFF padding.
+    f.seek(-(0 if not delimited else 8) - tail, io.SEEK_CUR)
+    if not f.read(tail).rstrip(b'\0\xff').endswith(_END_MARKER):
+      raise TruncatedPixelDataError(
+          'The last fragment does not end in the codestream\'s end marker.')
+  return '' if delimited else MISSING_SEQUENCE_DELIMITER

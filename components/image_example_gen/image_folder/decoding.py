@@ -1,11 +1,20 @@
 """Decoding and validation of image files for ImageFolderExampleGen.
 
 `convert` turns a file's bytes into what goes into `image/encoded`, or raises
-`ImageRejected` with a reason from `image_example_gen.rejects`:
+`rejects.RejectError` with a reason from `image_example_gen.rejects`:
 
 * The type is sniffed from the bytes (`sniff_format`), never the extension.
-* Every image is fully decoded once with Pillow, so truncated and corrupt
-  files are rejected here rather than in the Trainer.
+* The header is read first (Pillow's `open`, which allocates no pixels): an
+  image that declares more than `limits.max_pixels` pixels is rejected
+  `too_large` before anything is decoded, and so is one that Pillow's own
+  decompression-bomb check refuses. Pillow's warnings are never shown.
+* Every image is then decoded once, so that truncated and corrupt files are
+  rejected here rather than in the Trainer. A JPEG that is stored unchanged
+  is validated by a DCT-scaled decode with libjpeg-turbo (simplejpeg, 1/8
+  scale, warnings are errors): every entropy-coded segment is still decoded,
+  so truncation and corrupt scans are still found, at less than half the
+  cost of a full decode. When libjpeg-turbo reports anything, or for any
+  other image, Pillow's full decode decides, as it always did.
 * Valid JPEG and PNG files are stored unchanged when the Trainer's decoder
   (`tf.io.decode_image`) reads them as Pillow does: JPEG when Huffman- or
   arithmetic-coded, sequential or progressive, 8-bit, with 1 or 3 components
@@ -16,13 +25,13 @@
   TensorFlow's encoder: 8-bit, or 16-bit for 16-bit grayscale sources. Pixels
   keep their channels: grayscale 1, grayscale+alpha 2, RGB 3, RGBA 4; palette
   images become RGB, or RGBA when they have transparency; CMYK becomes RGB.
+  Only the first frame of a GIF or TIFF is ever decoded.
 * An EXIF orientation other than 1 is applied (`exif_transpose`, the default,
   like Hugging Face's imagefolder), and images larger than `max_size` are
   downscaled; both store a PNG.
 
-Pillow's decompression-bomb limit stays at its default: an image of more than
-2 * `PIL.Image.MAX_IMAGE_PIXELS` pixels (about 179 megapixels) is rejected as
-`invalid_image`; Pillow only warns between 1x and 2x. The default also keeps
+The default `max_pixels` is Pillow's decompression-bomb error threshold,
+2 * `PIL.Image.MAX_IMAGE_PIXELS` (about 179 megapixels), which also keeps
 pass-through JPEGs within TensorFlow's own JPEG decoding limit of 2**29
 samples. Images with a side over 1,000,000 pixels, which TensorFlow's PNG codec
 refuses, are rejected as `invalid_image` unless stored as JPEG or downscaled.
@@ -32,14 +41,17 @@ truncated files would be accepted.
 
 import dataclasses
 import io
+import warnings
 import zlib
 from typing import Optional, Tuple
 
 import numpy as np
 from PIL import Image
 from PIL import ImageOps
+import simplejpeg
 
 from image_example_gen import codecs
+from image_example_gen import limits as limits_lib
 from image_example_gen import rejects
 
 JPEG = 'jpeg'
@@ -56,6 +68,9 @@ _PNG_SIGNATURE = b'\x89PNG\r\n\x1a\n'
 _TIFF_SIGNATURES = (b'II*\x00', b'MM\x00*', b'II+\x00', b'MM\x00+')
 # Sizes of the BMP info headers (Windows and OS/2 versions).
 _BMP_HEADER_SIZES = (12, 16, 40, 52, 56, 64, 108, 124)
+
+# libjpeg-turbo's DCT scaling for validation: 1/8 of each side.
+_VALIDATION_SCALE = 8
 
 # JPEG start-of-frame markers whose 8-bit streams TensorFlow's libjpeg-turbo
 # decodes as Pillow's does: baseline, extended and progressive Huffman
@@ -117,25 +132,6 @@ class EncodedImage:
   channels: int
 
 
-class ImageRejected(Exception):
-  """A file that does not become an Example.
-
-  Attributes:
-    reason: a reason constant of `image_example_gen.rejects`.
-    detail: a short explanation for the reject record.
-  """
-
-  def __init__(self, reason: str, detail: str):
-    if reason not in rejects.REASON_STAGE:
-      raise ValueError(f'Unknown reject reason {reason!r}.')
-    super().__init__(reason, detail)
-    self.reason = reason
-    self.detail = detail
-
-  def __str__(self) -> str:
-    return f'{self.reason}: {self.detail}'
-
-
 def sniff_format(head: bytes) -> Optional[str]:
   """The image format from a file's first bytes, or None if unknown.
 
@@ -164,7 +160,9 @@ def sniff_format(head: bytes) -> Optional[str]:
 
 
 def convert(data: bytes, exif_transpose: bool = True,
-            max_size: Optional[int] = None) -> EncodedImage:
+            max_size: Optional[int] = None,
+            limits: limits_lib.SizeLimits = limits_lib.SizeLimits()
+           ) -> EncodedImage:
   """Validates an image file and returns what to store for it.
 
   Args:
@@ -175,60 +173,107 @@ def convert(data: bytes, exif_transpose: bool = True,
     max_size: if set, images whose longer side exceeds it are downscaled
       (aspect ratio kept, Lanczos filter, 16-bit kept) to that longer side and
       stored as PNG.
+    limits: size limits; only `max_pixels` applies to image files.
 
   Returns:
     The bytes to store: `data` itself for a valid JPEG or PNG that needs no
     change, else a lossless PNG of the decoded pixels.
 
   Raises:
-    ImageRejected: the file is empty, not an image, truncated, corrupt, or
-      decodes to pixels that cannot be stored.
+    rejects.RejectError: the file is empty, not an image, too large,
+      truncated, corrupt, or decodes to pixels that cannot be stored.
     ValueError: `max_size` is not a positive integer.
   """
   if max_size is not None and (isinstance(max_size, bool) or
                                not isinstance(max_size, int) or max_size <= 0):
     raise ValueError(f'max_size must be a positive integer, got {max_size!r}.')
   if not data:
-    raise ImageRejected(rejects.EMPTY_FILE, 'the file has 0 bytes')
+    raise rejects.RejectError(rejects.EMPTY_FILE, 'the file has 0 bytes')
   image_format = sniff_format(data[:SNIFF_LENGTH])
   if image_format is None:
-    raise ImageRejected(rejects.NOT_AN_IMAGE,
-                        'the first bytes match no supported image format')
+    raise rejects.RejectError(
+        rejects.NOT_AN_IMAGE, 'the first bytes match no supported image format')
   png_channels = _check_png(data) if image_format == PNG else None
-  image = _decode(data, image_format, exif_transpose)
+  image = _open(data, image_format, limits)
   width, height = image.size
-  orientation = _orientation(image) if exif_transpose else 1
-  if orientation == 1 and (max_size is None or max(width, height) <= max_size):
+  if image_format == JPEG:  # Its EXIF is in the header; other formats load.
+    orientation = _orientation(image, exif_transpose)
+    components = (_jpeg_components_for_tf(data)
+                  if _unchanged(image, orientation, max_size) else 0)
+    if components and _scaled_decode_succeeds(data, components):
+      return EncodedImage(data, JPEG, height, width, components)
+  image = _load(image, data, image_format, exif_transpose)
+  orientation = _orientation(image, exif_transpose)
+  if _unchanged(image, orientation, max_size):
     if image_format == PNG:
       _check_png_size(width, height)
       return EncodedImage(data, PNG, height, width, png_channels)
-    if image_format == JPEG:
-      components = _jpeg_components_for_tf(data)
-      if components:
-        return EncodedImage(data, JPEG, height, width, components)
+    if image_format == JPEG and components:
+      return EncodedImage(data, JPEG, height, width, components)
   return _reencode(image, orientation, max_size)
 
 
-def _decode(data: bytes, image_format: str,
-            exif_transpose: bool) -> Image.Image:
-  """Fully decodes `data` with Pillow; raises ImageRejected if it can't.
+def _unchanged(image: Image.Image, orientation: int,
+               max_size: Optional[int]) -> bool:
+  """Whether the pixels are stored as they are (no rotation, no downscale)."""
+  return orientation == 1 and (max_size is None or max(image.size) <= max_size)
+
+
+def _open(data: bytes, image_format: str,
+          limits: limits_lib.SizeLimits) -> Image.Image:
+  """The image's header, read by Pillow; rejects an image over the limits."""
+  try:
+    with warnings.catch_warnings():
+      warnings.simplefilter('ignore', Image.DecompressionBombWarning)
+      image = Image.open(io.BytesIO(data),
+                         formats=(_PIL_FORMATS[image_format],))
+  except Image.DecompressionBombError as e:
+    size = _declared_size(data, image_format)
+    if size:
+      limits.check_pixels(*size)
+    raise rejects.RejectError(
+        rejects.TOO_LARGE, f'{e} Raise max_pixels to accept it.') from e
+  # Pillow's plugins raise many exception types on corrupt input; any of them
+  # means the file cannot be decoded.
+  except Exception as e:  # pylint: disable=broad-except
+    raise _rejection(data, image_format, e) from e
+  limits.check_pixels(*image.size)
+  return image
+
+
+def _scaled_decode_succeeds(data: bytes, components: int) -> bool:
+  """Whether libjpeg-turbo decodes the JPEG at 1/8 scale without a warning.
+
+  Entropy decoding is complete at any DCT scale, so this finds what a full
+  decode finds: truncation (libjpeg's premature-end warning) and corrupt
+  scans (errors, or corrupt-data warnings). False means: let Pillow's full
+  decode decide (it accepts files libjpeg only warns about, as it always did).
+  """
+  try:
+    simplejpeg.decode_jpeg(data, colorspace='GRAY' if components == 1 else
+                           'RGB', min_factor=_VALIDATION_SCALE, strict=True)
+  except ValueError:
+    return False
+  return True
+
+
+def _load(image: Image.Image, data: bytes, image_format: str,
+          exif_transpose: bool) -> Image.Image:
+  """Fully decodes the opened image; rejects it if Pillow cannot.
 
   The pixels are as stored, except that with `exif_transpose` a TIFF's
   orientation is applied (by Pillow).
   """
   try:
-    image = Image.open(io.BytesIO(data),
-                       formats=(_PIL_FORMATS[image_format],))
     applied_orientation = (
         image.getexif().get(_ORIENTATION_TAG)
         if image_format == 'tiff' and not exif_transpose else None)
-    image.load()
+    with warnings.catch_warnings():
+      warnings.simplefilter('ignore', Image.DecompressionBombWarning)
+      image.load()
   except Image.DecompressionBombError as e:
-    raise ImageRejected(
-        rejects.INVALID_IMAGE,
-        f'{e} Raise PIL.Image.MAX_IMAGE_PIXELS to accept it.') from e
-  # Pillow's plugins raise many exception types on corrupt input; any of them
-  # means the file cannot be decoded.
+    raise rejects.RejectError(
+        rejects.TOO_LARGE, f'{e} Raise max_pixels to accept it.') from e
   except Exception as e:  # pylint: disable=broad-except
     raise _rejection(data, image_format, e) from e
   if applied_orientation in _UNDO_ORIENTATION:
@@ -237,11 +282,11 @@ def _decode(data: bytes, image_format: str,
 
 
 def _rejection(data: bytes, image_format: str,
-               error: Exception) -> ImageRejected:
+               error: Exception) -> rejects.RejectError:
   """Why Pillow failed on `data`: invalid size, truncated, or corrupt."""
   size = _declared_size(data, image_format)
   if size and not all(size):
-    return ImageRejected(
+    return rejects.RejectError(
         rejects.INVALID_IMAGE,
         f'the {image_format} header declares {size[0]}x{size[1]} pixels')
   precision = _jpeg_precision(data) if image_format == JPEG else 8
@@ -253,12 +298,14 @@ def _rejection(data: bytes, image_format: str,
     detail = f'{type(error).__name__}: {error}'
   if (isinstance(error, EOFError) or 'truncated' in str(error).lower() or
       _ends_early(data, image_format)):
-    return ImageRejected(rejects.TRUNCATED, detail)
-  return ImageRejected(rejects.UNDECODABLE, detail)
+    return rejects.RejectError(rejects.TRUNCATED, detail)
+  return rejects.RejectError(rejects.UNDECODABLE, detail)
 
 
-def _orientation(image: Image.Image) -> int:
-  """The image's EXIF orientation if it changes the pixels, else 1."""
+def _orientation(image: Image.Image, exif_transpose: bool) -> int:
+  """The EXIF orientation to apply: 1 (none) unless `exif_transpose`."""
+  if not exif_transpose:
+    return 1
   orientation = image.getexif().get(_ORIENTATION_TAG, 1)
   return orientation if orientation in _TRANSPOSED_ORIENTATIONS else 1
 
@@ -291,11 +338,11 @@ def _to_png_mode(image: Image.Image) -> Image.Image:
     pixels = np.asarray(image)
     if pixels.min() >= 0 and pixels.max() <= np.iinfo(np.uint16).max:
       return Image.fromarray(pixels.astype(np.uint16))
-    raise ImageRejected(
+    raise rejects.RejectError(
         rejects.INVALID_IMAGE,
         f'{mode} pixels range over [{pixels.min()}, {pixels.max()}], beyond '
         f'16-bit PNG')
-  raise ImageRejected(rejects.INVALID_IMAGE,
+  raise rejects.RejectError(rejects.INVALID_IMAGE,
                       f'Pillow mode {mode} has no lossless PNG form')
 
 
@@ -308,7 +355,7 @@ def _fit(size: Tuple[int, int], max_size: int) -> Tuple[int, int]:
 def _check_png_size(width: int, height: int) -> None:
   """Rejects sizes that TensorFlow's PNG codec (libpng) refuses."""
   if max(width, height) > _PNG_MAX_SIDE:
-    raise ImageRejected(
+    raise rejects.RejectError(
         rejects.INVALID_IMAGE,
         f'{width}x{height} pixels: TensorFlow\'s PNG codec takes at most '
         f'{_PNG_MAX_SIDE} per side; set max_size to downscale')
@@ -322,7 +369,7 @@ def _check_png(data: bytes) -> int:
   IEND; Pillow reads neither the CRCs of image data nor the chunks after it.
 
   Raises:
-    ImageRejected: the file ends before IEND, or a chunk is corrupt.
+    rejects.RejectError: the file ends before IEND, or a chunk is corrupt.
   """
   view = memoryview(data)
   pos = len(_PNG_SIGNATURE)
@@ -336,7 +383,7 @@ def _check_png(data: bytes) -> int:
       break
     crc = int.from_bytes(view[end - 4:end], 'big')
     if zlib.crc32(view[pos + 4:end - 4]) != crc:
-      raise ImageRejected(
+      raise rejects.RejectError(
           rejects.UNDECODABLE,
           f'PNG chunk {chunk_type!r} at byte {pos} fails its CRC check')
     if chunk_type == b'IHDR' and length >= 10:
@@ -354,11 +401,11 @@ def _check_png(data: bytes) -> int:
         # or out of place.
         return 4 if 0 < (alpha_entries or 0) <= palette_entries else 3
       if color_type not in _PNG_CHANNELS:
-        raise ImageRejected(rejects.UNDECODABLE,
+        raise rejects.RejectError(rejects.UNDECODABLE,
                             f'PNG colour type {color_type} is invalid')
       return _PNG_CHANNELS[color_type]
     pos = end
-  raise ImageRejected(rejects.TRUNCATED,
+  raise rejects.RejectError(rejects.TRUNCATED,
                       'the PNG file ends before its IEND chunk')
 
 

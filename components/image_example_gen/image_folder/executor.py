@@ -1,9 +1,9 @@
 """ImageFolderExampleGen's executor: one Beam transform from files to Examples."""
 
 import os
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
-import tensorflow as tf
+import apache_beam as beam
 from tfx.dsl.io import fileio
 from tfx.proto import example_gen_pb2
 from tfx.types import standard_component_specs
@@ -13,68 +13,66 @@ from image_example_gen import conversion
 from image_example_gen import example
 from image_example_gen import executor_base
 from image_example_gen import keys
-from image_example_gen import rejects
-from image_example_gen.image_folder import decoding
+from image_example_gen import limits as limits_lib
+from image_example_gen import listing
+from image_example_gen import table_join
+from image_example_gen import tables
+from image_example_gen.image_folder import converter as converter_lib
 from image_example_gen.image_folder import layout
 
 CLASS_NAMES_KEY = 'class_names'
 EXIF_TRANSPOSE_KEY = 'exif_transpose'
 MAX_SIZE_KEY = 'max_size'
+METADATA_FILE_KEY = 'metadata_file'
+KEY_COLUMN_KEY = 'key_column'
+KEY_SOURCE_KEY = 'key_source'
+LABEL_COLUMN_KEY = 'label_column'
+LABEL_SEPARATOR_KEY = 'label_separator'
+EXTRA_COLUMNS_KEY = 'extra_columns'
+GROUP_COLUMN_KEY = 'group_column'
+MAX_PIXELS_KEY = executor_base.MAX_PIXELS_KEY
 MAX_REJECT_FRACTION_KEY = executor_base.MAX_REJECT_FRACTION_KEY
 VOCABULARY_FILE = 'label_vocabulary.txt'
-
-_GLOB_CHARS = frozenset('*?[{')
-
-
-def pattern_prefix(split_pattern: str) -> str:
-  """The folders of a split pattern before its first wildcard ('' or 'a/b/')."""
-  fixed = []
-  for part in split_pattern.split('/')[:-1]:
-    if _GLOB_CHARS & set(part):
-      break
-    fixed.append(part)
-  return ''.join(f'{part}/' for part in fixed)
+KEY_SOURCES = (tables.RELATIVE_PATH, tables.FILE_STEM)
 
 
-class ImageFileConverter(conversion.FileConverter):
-  """Decodes, validates and labels one image file."""
+def table_spec(exec_properties: Dict[str, Any],
+               path: str) -> tables.TableSpec:
+  """The TableSpec of the component's parameters for the table at `path`."""
+  return tables.TableSpec(
+      path=path,
+      key_column=exec_properties[KEY_COLUMN_KEY],
+      key_source=exec_properties[KEY_SOURCE_KEY],
+      label_column=exec_properties.get(LABEL_COLUMN_KEY) or None,
+      label_separator=exec_properties.get(LABEL_SEPARATOR_KEY) or None,
+      extra_columns=tuple(
+          executor_base.list_property(exec_properties, EXTRA_COLUMNS_KEY)),
+      group_column=exec_properties.get(GROUP_COLUMN_KEY) or None)
 
-  def __init__(self, prefix: str, vocabulary: List[str], salt: str,
-               exif_transpose: bool, max_size: Optional[int]):
-    self._prefix = prefix
-    self._labels = {name: i for i, name in enumerate(vocabulary)}
-    self._salt = salt
-    self._exif_transpose = exif_transpose
-    self._max_size = max_size
 
-  def convert(self, rel_path: str, path: str,
-              size: int) -> Tuple[List[tf.train.Example], str]:
-    if layout.is_hidden(rel_path):
-      raise conversion.RejectError(rejects.HIDDEN_FILE)
-    class_name = layout.class_of(rel_path[len(self._prefix):],
-                                 has_split_folders=False)
-    if class_name is None:
-      raise conversion.RejectError(rejects.OUTSIDE_CLASS_FOLDER)
-    if class_name not in self._labels:
-      raise conversion.RejectError(rejects.UNKNOWN_CLASS,
-                                   f'folder {class_name!r}')
-    if size == 0:
-      raise conversion.RejectError(rejects.EMPTY_FILE)
-    try:
-      with conversion.open_file(path) as f:
-        data = f.read()
-    except OSError as e:
-      raise conversion.RejectError(rejects.UNREADABLE, str(e)) from e
-    try:
-      image = decoding.convert(data, self._exif_transpose, self._max_size)
-    except decoding.ImageRejected as e:
-      raise conversion.RejectError(e.reason, e.detail) from e
-    features = example.image_features(
-        image.encoded, image.format, image.height, image.width,
-        image.channels, keys.keyed_hash(rel_path, self._salt, 'image'))
-    features[example.LABEL] = self._labels[class_name]
-    features[example.LABEL_NAME] = class_name
-    return [example.make_example(features)], ''
+def find_metadata_file(input_base: str,
+                       metadata_file: Optional[str]) -> Optional[str]:
+  """`metadata_file`, else `metadata.csv`/`.jsonl` at the top of input_base.
+
+  Raises:
+    ValueError: `metadata_file` does not exist, or both defaults do.
+  """
+  if metadata_file:
+    if not fileio.exists(metadata_file):
+      raise ValueError(f'metadata_file {metadata_file} does not exist.')
+    return metadata_file
+  found = [os.path.join(input_base, name)
+           for name in tables.DEFAULT_METADATA_FILES
+           if fileio.exists(os.path.join(input_base, name))]
+  if len(found) > 1:
+    raise ValueError(f'{input_base} holds both {found}: pass metadata_file to '
+                     'say which one holds the labels.')
+  return found[0] if found else None
+
+
+def _open(path: str, mode: str):
+  del mode
+  return conversion.open_file(path)
 
 
 class Executor(executor_base.ImageExampleGenExecutor):
@@ -82,20 +80,71 @@ class Executor(executor_base.ImageExampleGenExecutor):
 
   def prepare(self, exec_properties: Dict[str, Any], output_uri: str) -> None:
     self._salt = keys.resolve_salt()
-    self._vocabulary = (
-        executor_base.list_property(exec_properties, CLASS_NAMES_KEY) or
-                        _discover_classes(self._input_base,
-                                          _input_patterns(exec_properties)))
-    with fileio.open(os.path.join(output_uri, VOCABULARY_FILE), 'w') as f:
-      f.write(''.join(f'{name}\n' for name in self._vocabulary))
+    self._limits = limits_lib.SizeLimits(
+        max_pixels=int(exec_properties[MAX_PIXELS_KEY]))
+    self._class_names = executor_base.list_property(exec_properties,
+                                                    CLASS_NAMES_KEY)
+    path = find_metadata_file(self._input_base,
+                              exec_properties.get(METADATA_FILE_KEY))
+    self._table = table_spec(exec_properties, path) if path else None
+    self._excluded: Tuple[str, ...] = ()
+    self._key_prefix = ''
+    if self._table is None:
+      self._vocabulary = self._class_names or _discover_classes(
+          self._input_base, _input_patterns(exec_properties))
+      write_vocabulary(self._vocabulary, output_uri)
+      return
+    tables.read_columns(self._table, _open)  # Fails now, naming the columns.
+    self._vocabulary = []
+    rel_path = _below(path, self._input_base)
+    if rel_path is not None:
+      self._excluded = (rel_path,)
+      self._key_prefix = listing.fixed_prefix(rel_path)
+    if self._table.group_column:
+      self.group_key = example.GROUP_KEY
 
   def make_converter(self, exec_properties: Dict[str, Any],
                      split_pattern: str) -> conversion.FileConverter:
     max_size = exec_properties.get(MAX_SIZE_KEY)
-    return ImageFileConverter(
-        pattern_prefix(split_pattern), self._vocabulary, self._salt,
+    return converter_lib.ImageFileConverter(
+        listing.fixed_prefix(split_pattern), self._vocabulary, self._salt,
         bool(exec_properties[EXIF_TRANSPOSE_KEY]),
-        int(max_size) if max_size else None)
+        int(max_size) if max_size else None, self._limits, self._table,
+        self._key_prefix)
+
+  def make_join(self, exec_properties: Dict[str, Any],
+                converters: Sequence[conversion.FileConverter]
+               ) -> Optional[beam.PTransform]:
+    if self._table is None:
+      return None
+    return table_join.JoinTable(  # pylint: disable=no-value-for-parameter
+        self._table, [c.join_key for c in converters], _open,
+        self._class_names or None)
+
+  def excluded_paths(self) -> Sequence[str]:
+    return self._excluded
+
+  def use_vocabulary(self, vocabulary: beam.PCollection,
+                     output_uri: str) -> None:
+    _ = vocabulary | 'WriteVocabulary' >> beam.Map(
+        lambda v: write_vocabulary(list(v.names), output_uri))
+
+  def counts_duplicates(self) -> bool:
+    return True
+
+
+def write_vocabulary(names: List[str], output_uri: str) -> None:
+  """`label_vocabulary.txt`: line i is the class name of label i."""
+  if names:
+    with fileio.open(os.path.join(output_uri, VOCABULARY_FILE), 'w') as f:
+      f.write(''.join(f'{name}\n' for name in names))
+
+
+def _below(path: str, input_base: str) -> Optional[str]:
+  if listing.is_local(path):
+    path = os.path.abspath(path)
+  base = input_base.rstrip('/') + '/'
+  return path[len(base):] if path.startswith(base) else None
 
 
 def _input_patterns(exec_properties: Dict[str, Any]) -> List[str]:
@@ -109,7 +158,7 @@ def _discover_classes(input_base: str, patterns: List[str]) -> List[str]:
   """Sorted union of the class folders below each pattern's fixed prefix."""
   names = set()
   for pattern in patterns:
-    folder = os.path.join(input_base, pattern_prefix(pattern))
+    folder = os.path.join(input_base, listing.fixed_prefix(pattern))
     if not fileio.isdir(folder):
       continue
     for name in fileio.listdir(folder):
