@@ -3,8 +3,13 @@
     ExampleGen (DicomExampleGen | ImageFolderExampleGen)
       -> StatisticsGen (image-aware) -> ImportSchemaGen | SchemaGen
       -> ExampleValidator
-      -> Transform (decode, resize, scale; not materialized)
-      -> Trainer (Keras CNN) -> Evaluator (accuracy threshold) -> Pusher
+      -> Transform (decode, resize, scale; words to ids; not materialized)
+      -> Trainer (Keras CNN or EfficientNet) -> Evaluator (accuracy threshold)
+      -> Pusher
+
+Sources: `dicom` (DicomExampleGen), `images` (ImageFolderExampleGen on class
+folders), `captioned` (ImageFolderExampleGen on a folder with a Hugging Face
+metadata.jsonl whose `description` column the model reads too).
 
 `create_pipeline` builds it for any runner: `LocalDagRunner` with SQLite
 MLMD here, `KubeflowV2DagRunner` in kubeflow/. Transform and Trainer code is
@@ -15,13 +20,14 @@ Command line (TF_USE_LEGACY_KERAS=1 is set here when unset; see
 image_example_gen/training/model.py for the Keras decision):
 
     python pipeline.py demo [--output-dir ./demo_output]
-    python pipeline.py run --source {dicom,images} --input-base DIR
+    python pipeline.py run --source {dicom,images,captioned} --input-base DIR
         [--labels-csv CSV] [--patient-column COL] [--extra-columns A,B]
+        [--backbone efficientnet_b0 --image-size 64 [--backbone-weights H5]]
         [--output-dir ./pipeline_output] [--beam-pipeline-args='--opt=v ...']
 
-`demo` writes the sample data of both kinds, runs the pipeline on each and
-prints where the model, statistics, schema, rejects and evaluation are, the
-eval accuracy and each component's wall time.
+`demo` writes the sample data of the three kinds, runs the pipeline on each
+and prints where the model, statistics, schema, rejects and evaluation are,
+the eval accuracy and each component's wall time.
 """
 
 import argparse
@@ -51,14 +57,25 @@ from image_example_gen.training import runs
 
 DICOM = 'dicom'
 IMAGES = 'images'
-SOURCES = (DICOM, IMAGES)
+CAPTIONED = 'captioned'
+SOURCES = (DICOM, IMAGES, CAPTIONED)
+# The metadata.jsonl column of free text the captioned model reads.
+CAPTION_FEATURE = 'description'
 
 _REPO_ROOT = pathlib.Path(__file__).resolve().parent
 # Curated schemas, by source (schemas/<folder>/schema.pbtxt).
 SCHEMA_PATHS = {
     DICOM: str(_REPO_ROOT / 'schemas' / 'dicom' / 'schema.pbtxt'),
     IMAGES: str(_REPO_ROOT / 'schemas' / 'image_folder' / 'schema.pbtxt'),
+    CAPTIONED: str(_REPO_ROOT / 'schemas' / 'captioned' / 'schema.pbtxt'),
 }
+# The eval accuracy at or above which the Evaluator blesses, by source. The
+# captioned sample's images are noisy on purpose (image_example_gen/
+# sample_data.py): the demo's model scores about 0.89 with the descriptions,
+# 0.75 with empty ones.
+DEFAULT_ACCURACY_THRESHOLDS = {DICOM: 0.9, IMAGES: 0.9, CAPTIONED: 0.8}
+# ExampleGen arguments of a source by default (example_gen_args override).
+_EXAMPLE_GEN_ARGS = {CAPTIONED: {'extra_columns': [CAPTION_FEATURE]}}
 PREPROCESSING_FN = 'image_example_gen.training.preprocessing.preprocessing_fn'
 RUN_FN = 'image_example_gen.training.model.run_fn'
 ACCURACY_METRIC = 'SparseCategoricalAccuracy'
@@ -71,7 +88,9 @@ def _example_gen(source: str, input_base: str,
   from image_example_gen import DicomExampleGen  # pylint: disable=g-import-not-at-top
   from image_example_gen import ImageFolderExampleGen  # pylint: disable=g-import-not-at-top
   component = DicomExampleGen if source == DICOM else ImageFolderExampleGen
-  return component(input_base=input_base, **example_gen_args)
+  return component(input_base=input_base,
+                   **{**_EXAMPLE_GEN_ARGS.get(source, {}),
+                      **example_gen_args})
 
 
 def _eval_config(accuracy_threshold: float) -> tfma.EvalConfig:
@@ -163,7 +182,9 @@ def create_pipeline(
     epochs: int = model.DEFAULT_EPOCHS,
     batch_size: int = model.DEFAULT_BATCH_SIZE,
     num_classes: Optional[int] = None,
-    accuracy_threshold: float = 0.9,
+    backbone: str = model.CNN,
+    backbone_weights: Optional[str] = None,
+    accuracy_threshold: Optional[float] = None,
     stats_sample_rate: Optional[float] = None,
     metadata_connection_config: Optional[
         metadata_store_pb2.ConnectionConfig] = None,
@@ -176,13 +197,17 @@ def create_pipeline(
     pipeline_name: the pipeline's name in MLMD and on the orchestrator.
     pipeline_root: where artifacts are written (a local path or a GCS/S3 URI
       the runner can reach).
-    source: `dicom` (DicomExampleGen) or `images` (ImageFolderExampleGen).
+    source: `dicom` (DicomExampleGen), `images` (ImageFolderExampleGen) or
+      `captioned` (ImageFolderExampleGen with the metadata.jsonl column
+      `description`, which Transform and the model read as text).
     input_base: the ExampleGen's input folder.
     serving_model_dir: where Pusher copies a blessed model (a new numbered
       version folder per push), e.g. a TF Serving model base path.
     example_gen_args: further keyword arguments of the ExampleGen, e.g.
       {'labels_csv': ..., 'patient_column': 'patient_id'} for DICOM, or
-      `output_config` for other splits. Default: none.
+      `output_config` for other splits. Default: none (for `captioned`,
+      `extra_columns=['description']`; an `extra_columns` given here must
+      list it too).
     schema_path: the curated schema, imported with ImportSchemaGen; '' (the
       default) is this repository's `schemas/<source>/schema.pbtxt`, None
       infers one with SchemaGen instead (then pass `num_classes` unless the
@@ -196,8 +221,14 @@ def create_pipeline(
     batch_size: training batch size.
     num_classes: the model's number of classes; None takes 1 + the max of the
       schema's `label` int_domain.
+    backbone: the model's image branch: 'cnn' or a Keras application such
+      as 'efficientnet_b0' (then image_size >= 32; see
+      image_example_gen/training/model.py).
+    backbone_weights: the backbone's weights file (local or gs://), e.g.
+      Keras' `efficientnetb0_notop.h5`; None initialises it randomly.
     accuracy_threshold: the eval-split accuracy at or above which the
-      Evaluator blesses the model (and Pusher pushes it).
+      Evaluator blesses the model (and Pusher pushes it); None is the
+      source's `DEFAULT_ACCURACY_THRESHOLDS`.
     stats_sample_rate: fraction of Examples whose images StatisticsGen
       decodes for image statistics (format, size); None decodes all.
     metadata_connection_config: MLMD connection; None lets the runner choose
@@ -213,6 +244,8 @@ def create_pipeline(
   """
   if source not in SOURCES:
     raise ValueError(f'source must be one of {SOURCES}, got {source!r}.')
+  if accuracy_threshold is None:
+    accuracy_threshold = DEFAULT_ACCURACY_THRESHOLDS[source]
   if not 0 < accuracy_threshold <= 1:
     raise ValueError(
         f'accuracy_threshold must be in (0, 1], got {accuracy_threshold}.')
@@ -225,7 +258,14 @@ def create_pipeline(
   }
   if num_classes is not None:
     training_config[model.NUM_CLASSES_KEY] = num_classes
+  if backbone != model.CNN:
+    training_config[model.BACKBONE_KEY] = backbone
+  if backbone_weights:
+    training_config[model.BACKBONE_WEIGHTS_KEY] = backbone_weights
+  if source == CAPTIONED:
+    training_config[preprocessing.TEXT_FEATURE_KEY] = CAPTION_FEATURE
   preprocessing.ImageConfig.from_custom_config(training_config)  # Checks.
+  model.Backbone.from_custom_config(training_config)
   example_gen = _example_gen(source, input_base, example_gen_args or {})
   components = [example_gen] + training_components(
       examples=example_gen.outputs['examples'],
@@ -335,9 +375,10 @@ def _local_pipeline(output_dir: pathlib.Path, name: str, source: str,
 
 def _demo_data(data_dir: pathlib.Path,
                n_images: int) -> Dict[str, Tuple[str, Dict[str, Any]]]:
-  """Writes (or reuses) both samples; (input_base, example_gen_args) each."""
+  """Writes (or reuses) the samples; (input_base, example_gen_args) each."""
   from image_example_gen import sample_data  # pylint: disable=g-import-not-at-top
   dicom_dir, images_dir = data_dir / DICOM, data_dir / IMAGES
+  captioned_dir = data_dir / CAPTIONED
   if not dicom_dir.exists():
     print(f'Writing {n_images} DICOM files to {dicom_dir} ...')
     sample_data.make_dicom_sample(dicom_dir, n_images, size=DEMO_SAMPLE_SIZE)
@@ -345,10 +386,15 @@ def _demo_data(data_dir: pathlib.Path,
     print(f'Writing {n_images} images to {images_dir} ...')
     sample_data.make_image_folder(images_dir, n_images,
                                   size=DEMO_SAMPLE_SIZE)
+  if not captioned_dir.exists():
+    print(f'Writing {n_images} captioned images to {captioned_dir} ...')
+    sample_data.make_captioned_images(captioned_dir, n_images,
+                                      size=DEMO_SAMPLE_SIZE)
   return {
       DICOM: (str(dicom_dir / 'train_images'),
               dict(DEMO_DICOM_ARGS, labels_csv=str(dicom_dir / 'train.csv'))),
       IMAGES: (str(images_dir), {}),
+      CAPTIONED: (str(captioned_dir), {}),
   }
 
 
@@ -358,6 +404,8 @@ def _training_kwargs(args: argparse.Namespace) -> Dict[str, Any]:
       'channels': args.channels,
       'epochs': args.epochs,
       'batch_size': args.batch_size,
+      'backbone': args.backbone,
+      'backbone_weights': args.backbone_weights,
       'accuracy_threshold': args.accuracy_threshold,
       'beam_pipeline_args': shlex.split(args.beam_pipeline_args),
   }
@@ -401,14 +449,15 @@ def _parser() -> argparse.ArgumentParser:
       description='Image / DICOM classification pipeline (TFX, local run).')
   commands = parser.add_subparsers(dest='command', required=True)
   demo = commands.add_parser(
-      'demo', help='sample data of both kinds, then the pipeline on each')
+      'demo', help='sample data of three kinds, then the pipeline on each')
   demo.add_argument('--output-dir', default='demo_output')
   demo.add_argument('--n-images', type=int, default=DEMO_IMAGES_PER_SOURCE,
                     help='images per source')
   run = commands.add_parser('run', help='the pipeline on your data')
   run.add_argument('--source', choices=SOURCES, required=True)
   run.add_argument('--input-base', required=True,
-                   help='DICOM tree, or folder of class folders')
+                   help='DICOM tree, folder of class folders, or (captioned) '
+                        'folder with a metadata.jsonl')
   run.add_argument('--labels-csv', help='DICOM: CSV with a row per image')
   run.add_argument('--patient-column', help='DICOM: CSV patient id column')
   run.add_argument('--extra-columns',
@@ -431,7 +480,14 @@ def _parser() -> argparse.ArgumentParser:
     command.add_argument('--epochs', type=int, default=model.DEFAULT_EPOCHS)
     command.add_argument('--batch-size', type=int,
                          default=model.DEFAULT_BATCH_SIZE)
-    command.add_argument('--accuracy-threshold', type=float, default=0.9)
+    command.add_argument('--backbone', default=model.CNN,
+                         choices=(model.CNN,) + tuple(sorted(model.BACKBONES)))
+    command.add_argument('--backbone-weights',
+                         help='the backbone\'s Keras .h5 weights file '
+                              '(local or gs://); default: random init')
+    command.add_argument('--accuracy-threshold', type=float,
+                         help='default, by source: '
+                              f'{DEFAULT_ACCURACY_THRESHOLDS}')
     command.add_argument(
         '--beam-pipeline-args', default='',
         help="Beam options as one string, e.g. --beam-pipeline-args="

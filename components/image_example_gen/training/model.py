@@ -1,10 +1,16 @@
-"""Trainer's `run_fn`: a small Keras CNN on the ExampleGens' raw Examples.
+"""Trainer's `run_fn`: a Keras image classifier on the ExampleGens' Examples.
 
 Referenced by dotted path (`image_example_gen.training.model.run_fn`). The
 input pipeline reads the raw gzip TFRecords with tf.data and runs Transform's
 graph (decode, resize, scale) on the fly, so decoded pixels never touch disk.
 The exported `serving_default` signature takes serialized tf.Examples as the
 ExampleGens write them and returns class probabilities.
+
+The image branch is a small CNN or a Keras application (`backbone`). When
+Transform's output has `text_ids` (its `text_feature` key), the model also
+takes the text, as a multi-hot vector over Transform's vocabulary
+concatenated to the image features; serving then needs the raw text feature
+too.
 
 Keras: TF 2.16's `tf.keras` is Keras 3 unless TF_USE_LEGACY_KERAS=1, while
 TFT's transform layer and TFMA are Keras 2 (`tf_keras`). This module imports
@@ -17,11 +23,38 @@ Transform's output):
   learning_rate: Adam's learning rate (default 0.002).
   num_classes: the number of classes (default: 1 + the max of the schema's
     `label` int_domain).
+  backbone: the image branch: 'cnn' (default; two conv layers) or a Keras
+    application without its top, then global average pooling:
+    'efficientnet_b0' ... 'efficientnet_b7' (`tf_keras.applications.
+    EfficientNetB0` ...). EfficientNet wants 3 channels of values in
+    [0, 255] (it rescales and normalises itself): the [0, 1] images are
+    scaled by 255 and grayscale is repeated to 3 channels inside the model.
+    It needs image_size 32 or more (the image shrinks 32-fold).
+  backbone_weights: a Keras HDF5 weights file of that backbone without top
+    (e.g. `efficientnetb0_notop.h5`), as a local path or any tf.io.gfile URI
+    (gs://...; copied to a local temporary file first). Default None: random
+    initialisation. Nothing is ever downloaded. To get the ImageNet file,
+    once on a machine with internet: `python -c "import tf_keras;
+    tf_keras.applications.EfficientNetB0(include_top=False,
+    weights='imagenet')"` stores it as
+    ~/.keras/models/efficientnetb0_notop.h5 (or download
+    https://storage.googleapis.com/keras-applications/efficientnetb0_notop.h5,
+    b1 ... b7 alike); copy it where the Trainer can read it. Its input
+    normalisation is made the same as with `weights='imagenet'`.
+  backbone_trainable: False freezes the backbone (default True: fine-tune
+    all of it).
+  text_feature: the raw text feature (see preprocessing.py); the same value
+    as Transform's.
 """
 
-from typing import Any, Callable, Dict, List, Mapping, Optional
+import contextlib
+import dataclasses
+import os
+import tempfile
+from typing import Any, Callable, Dict, Iterator, List, Mapping, Optional, Union
 
 from absl import logging
+import numpy as np
 import tensorflow as tf
 from tensorflow_metadata.proto.v0 import schema_pb2
 import tensorflow_transform as tft
@@ -37,6 +70,9 @@ EPOCHS_KEY = 'epochs'
 BATCH_SIZE_KEY = 'batch_size'
 LEARNING_RATE_KEY = 'learning_rate'
 NUM_CLASSES_KEY = 'num_classes'
+BACKBONE_KEY = 'backbone'
+BACKBONE_WEIGHTS_KEY = 'backbone_weights'
+BACKBONE_TRAINABLE_KEY = 'backbone_trainable'
 DEFAULT_EPOCHS = 12
 DEFAULT_BATCH_SIZE = 32
 DEFAULT_LEARNING_RATE = 2e-3
@@ -47,6 +83,45 @@ SERVING_OUTPUT = 'probabilities'
 
 _SHUFFLE_BUFFER = 2048
 _SEED = 0
+
+CNN = 'cnn'
+# Keras applications by `backbone` name: constructors of Keras models.
+BACKBONES = {f'efficientnet_b{i}': getattr(tf_keras.applications,
+                                           f'EfficientNetB{i}')
+             for i in range(8)}
+MIN_BACKBONE_IMAGE_SIZE = 32
+# What Keras' ImageNet EfficientNet files hold as the Normalization layer's
+# mean and variance: the variance is in fact the standard deviation
+# (tensorflow/tensorflow#49930).
+_IMAGENET_MEAN_RGB = (0.485, 0.456, 0.406)
+_IMAGENET_STDDEV_RGB = (0.229, 0.224, 0.225)
+
+ModelInputs = Union[tf.Tensor, Dict[str, Any]]
+
+
+@dataclasses.dataclass(frozen=True)
+class Backbone:
+  """The image branch of the model (custom_config's `backbone*` keys)."""
+  name: str = CNN
+  weights: Optional[str] = None
+  trainable: bool = True
+
+  def __post_init__(self):
+    if self.name != CNN and self.name not in BACKBONES:
+      raise ValueError(
+          f'Unknown {BACKBONE_KEY} {self.name!r}; supported: '
+          f'{", ".join([CNN] + sorted(BACKBONES))}.')
+    if self.name == CNN and self.weights:
+      raise ValueError(f'{BACKBONE_WEIGHTS_KEY} needs a {BACKBONE_KEY} '
+                       f'other than {CNN!r}.')
+
+  @classmethod
+  def from_custom_config(
+      cls, custom_config: Optional[Mapping[str, Any]]) -> 'Backbone':
+    config = custom_config or {}
+    return cls(name=str(config.get(BACKBONE_KEY) or CNN),
+               weights=config.get(BACKBONE_WEIGHTS_KEY) or None,
+               trainable=bool(config.get(BACKBONE_TRAINABLE_KEY, True)))
 
 
 def num_classes(custom_config: Optional[Mapping[str, Any]],
@@ -65,16 +140,101 @@ def num_classes(custom_config: Optional[Mapping[str, Any]],
   raise ValueError(f'The schema has no {preprocessing.RAW_LABEL!r} feature.')
 
 
-def build_model(image_shape: List[int], n_classes: int,
-                learning_rate: float = DEFAULT_LEARNING_RATE) -> tf_keras.Model:
-  """A compiled CNN: [size, size, channels] images -> class probabilities."""
-  inputs = tf_keras.Input(shape=image_shape, name=preprocessing.IMAGE)
-  x = inputs
+@contextlib.contextmanager
+def _local_file(path: str) -> Iterator[str]:
+  """`path` itself if local, else a temporary local copy of the URI."""
+  if '://' not in path:
+    yield path
+    return
+  with tempfile.TemporaryDirectory() as temp_dir:
+    local = os.path.join(temp_dir, os.path.basename(path))
+    tf.io.gfile.copy(path, local)
+    yield local
+
+
+def _fix_imagenet_normalization(backbone: tf_keras.Model) -> None:
+  """Makes Keras' ImageNet files normalise as `weights='imagenet'` does.
+
+  Their Normalization layer holds the standard deviation as variance, so it
+  divides by its square root; `weights='imagenet'` then multiplies by
+  1 / sqrt(stddev), which loading the same file by path does not. Squaring
+  the variance divides by the standard deviation, as both should. Other
+  weights (no ImageNet statistics) are left as they are.
+  """
+  for layer in backbone.layers:
+    if not isinstance(layer, tf_keras.layers.Normalization):
+      continue
+    mean, variance, count = layer.get_weights()
+    if (np.allclose(mean.ravel(), _IMAGENET_MEAN_RGB) and
+        np.allclose(variance.ravel(), _IMAGENET_STDDEV_RGB)):
+      layer.set_weights([mean, np.square(variance), count])
+      layer.finalize_state()
+
+
+def load_backbone_weights(backbone: tf_keras.Model, path: str) -> None:
+  """Loads a weights file (local path or URI) into a backbone."""
+  with _local_file(path) as local:
+    backbone.load_weights(local)
+  _fix_imagenet_normalization(backbone)
+
+
+def _cnn_features(images: tf.Tensor) -> tf.Tensor:
+  """Two conv + max-pool layers, flattened (the default image branch)."""
+  x = images
   for filters in (32, 64):
     x = tf_keras.layers.Conv2D(filters, 3, padding='same',
                                activation='relu')(x)
     x = tf_keras.layers.MaxPooling2D()(x)
-  x = tf_keras.layers.Flatten()(x)
+  return tf_keras.layers.Flatten()(x)
+
+
+def _application_features(images: tf.Tensor, backbone: Backbone) -> tf.Tensor:
+  """A Keras application's pooled features of [0, 1] images (1 or 3 ch)."""
+  height, width, channels = images.shape[1:]
+  if min(height, width) < MIN_BACKBONE_IMAGE_SIZE:
+    raise ValueError(
+        f'{BACKBONE_KEY} {backbone.name!r} needs images of at least '
+        f'{MIN_BACKBONE_IMAGE_SIZE} px, got {height}x{width}: set '
+        f'{preprocessing.IMAGE_SIZE_KEY} to {MIN_BACKBONE_IMAGE_SIZE} or more.')
+  x = tf_keras.layers.Rescaling(255.0)(images)
+  if channels == 1:
+    x = tf_keras.layers.Concatenate()([x, x, x])
+  application = BACKBONES[backbone.name](
+      include_top=False, weights=None, input_shape=(height, width, 3),
+      pooling='avg')
+  if backbone.weights:
+    load_backbone_weights(application, backbone.weights)
+  application.trainable = backbone.trainable
+  return application(x)
+
+
+def build_model(image_shape: List[int], n_classes: int,
+                learning_rate: float = DEFAULT_LEARNING_RATE,
+                backbone: Backbone = Backbone(),
+                text_tokens: Optional[int] = None) -> tf_keras.Model:
+  """A compiled classifier: [size, size, channels] images -> probabilities.
+
+  Args:
+    image_shape: [size, size, channels] of the `image` input.
+    n_classes: the number of classes.
+    learning_rate: Adam's learning rate.
+    backbone: the image branch.
+    text_tokens: None for images only; else the model's inputs are a dict of
+      `image` and `text_ids` (sparse int64 ids below `text_tokens`), a
+      multi-hot of which joins the image features.
+  """
+  images = tf_keras.Input(shape=image_shape, name=preprocessing.IMAGE)
+  if backbone.name == CNN:
+    x = _cnn_features(images)
+  else:
+    x = _application_features(images, backbone)
+  inputs = images
+  if text_tokens is not None:
+    text_ids = tf_keras.Input(shape=(None,), sparse=True, dtype=tf.int64,
+                              name=preprocessing.TEXT_IDS)
+    inputs = {preprocessing.IMAGE: images, preprocessing.TEXT_IDS: text_ids}
+    x = tf_keras.layers.Concatenate()([x, tf_keras.layers.CategoryEncoding(
+        num_tokens=text_tokens, output_mode='multi_hot')(text_ids)])
   x = tf_keras.layers.Dense(64, activation='relu')(x)
   x = tf_keras.layers.Dropout(0.25)(x)
   outputs = tf_keras.layers.Dense(n_classes, activation='softmax',
@@ -94,12 +254,37 @@ def _raw_spec(tf_transform_output: tft.TFTransformOutput,
   return {key: spec[key] for key in keys}
 
 
+def text_tokens(tf_transform_output: tft.TFTransformOutput) -> Optional[int]:
+  """How many text ids Transform's output has (words + OOV), None if none."""
+  if (preprocessing.TEXT_IDS not in
+      tf_transform_output.transformed_feature_spec()):
+    return None
+  return (tf_transform_output.vocabulary_size_by_name(
+      preprocessing.TEXT_VOCABULARY) + preprocessing.TEXT_OOV_BUCKETS)
+
+
+def _raw_keys(text_feature: Optional[str]) -> List[str]:
+  """The raw features the model's inputs come from (label aside)."""
+  return [preprocessing.RAW_IMAGE] + ([text_feature] if text_feature else [])
+
+
+def model_inputs(features: Mapping[str, Any]) -> ModelInputs:
+  """The model's inputs among transformed features: image (and text ids)."""
+  if preprocessing.TEXT_IDS in features:
+    return {key: features[key]
+            for key in (preprocessing.IMAGE, preprocessing.TEXT_IDS)}
+  return features[preprocessing.IMAGE]
+
+
 def make_dataset(file_patterns: List[str],
                  tf_transform_output: tft.TFTransformOutput,
                  batch_size: int,
-                 shuffle: bool = True) -> tf.data.Dataset:
-  """(image, label) batches from raw gzip TFRecords of tf.Examples.
+                 shuffle: bool = True,
+                 text_feature: Optional[str] = None) -> tf.data.Dataset:
+  """(inputs, label) batches from raw gzip TFRecords of tf.Examples.
 
+  Inputs are the image batch, or with `text_feature` (the raw text feature
+  Transform turned into `text_ids`) a dict as `model_inputs` makes it.
   Files are read in parallel (interleave), batches parsed with one
   `parse_example` each and run through the transform layer in parallel, and
   the next batches prefetched while the model trains.
@@ -112,31 +297,35 @@ def make_dataset(file_patterns: List[str],
   if shuffle:
     records = records.shuffle(_SHUFFLE_BUFFER, seed=_SEED)
   spec = _raw_spec(tf_transform_output,
-                   [preprocessing.RAW_IMAGE, preprocessing.RAW_LABEL])
+                   _raw_keys(text_feature) + [preprocessing.RAW_LABEL])
   transform_layer = tf_transform_output.transform_features_layer()
 
-  def to_image_and_label(serialized):
+  def to_inputs_and_label(serialized):
     features = transform_layer(tf.io.parse_example(serialized, spec))
-    return features[preprocessing.IMAGE], features[preprocessing.LABEL]
+    return model_inputs(features), features[preprocessing.LABEL]
 
   return (records.batch(batch_size)
-          .map(to_image_and_label, num_parallel_calls=tf.data.AUTOTUNE)
+          .map(to_inputs_and_label, num_parallel_calls=tf.data.AUTOTUNE)
           .prefetch(tf.data.AUTOTUNE))
 
 
 def make_serving_fn(model: tf_keras.Model,
-                    tf_transform_output: tft.TFTransformOutput
+                    tf_transform_output: tft.TFTransformOutput,
+                    text_feature: Optional[str] = None
                    ) -> Callable[[tf.Tensor], Dict[str, tf.Tensor]]:
-  """A tf.function from serialized tf.Examples to class probabilities."""
+  """A tf.function from serialized tf.Examples to class probabilities.
+
+  The Examples need `image/encoded`, and `text_feature` when given.
+  """
   # Tracked by the model, so that the saved model carries the transform graph.
   model.tft_layer = tf_transform_output.transform_features_layer()
-  spec = _raw_spec(tf_transform_output, [preprocessing.RAW_IMAGE])
+  spec = _raw_spec(tf_transform_output, _raw_keys(text_feature))
 
   @tf.function(input_signature=[
       tf.TensorSpec(shape=[None], dtype=tf.string, name=SERVING_INPUT)])
   def serve(serialized):
     features = model.tft_layer(tf.io.parse_example(serialized, spec))
-    return {SERVING_OUTPUT: model(features[preprocessing.IMAGE])}
+    return {SERVING_OUTPUT: model(model_inputs(features))}
 
   return serve
 
@@ -155,12 +344,26 @@ def leave_tf_keras_unconverted() -> None:
     autograph_config.CONVERSION_RULES = (rule,) + rules
 
 
+def _text_feature(config: Mapping[str, Any],
+                  tokens: Optional[int]) -> Optional[str]:
+  """The raw text feature; checks that Transform made text ids of it."""
+  text_feature = preprocessing.text_feature(config)
+  if (text_feature is None) != (tokens is None):
+    raise ValueError(
+        f'Transform\'s output {"has" if tokens else "lacks"} '
+        f'{preprocessing.TEXT_IDS!r}, but the Trainer\'s custom_config '
+        f'{preprocessing.TEXT_FEATURE_KEY!r} is {text_feature!r}: give '
+        f'Transform and Trainer the same {preprocessing.TEXT_FEATURE_KEY!r}.')
+  return text_feature
+
+
 def run_fn(fn_args: tfx.components.FnArgs) -> None:
-  """Trains the CNN and exports it with the serving signature (TFX Trainer)."""
+  """Trains the model and exports it with the serving signature (Trainer)."""
   config = fn_args.custom_config or {}
   epochs = int(config.get(EPOCHS_KEY, DEFAULT_EPOCHS))
   batch_size = int(config.get(BATCH_SIZE_KEY, DEFAULT_BATCH_SIZE))
   learning_rate = float(config.get(LEARNING_RATE_KEY, DEFAULT_LEARNING_RATE))
+  backbone = Backbone.from_custom_config(config)
   tf_keras.utils.set_random_seed(_SEED)
   leave_tf_keras_unconverted()
 
@@ -168,19 +371,26 @@ def run_fn(fn_args: tfx.components.FnArgs) -> None:
   image_shape = tf_transform_output.transformed_feature_spec()[
       preprocessing.IMAGE].shape
   n_classes = num_classes(config, tf_transform_output.raw_metadata.schema)
-  logging.info('Training a CNN on %s images, %d classes, %d epochs.',
-               image_shape, n_classes, epochs)
+  tokens = text_tokens(tf_transform_output)
+  text_feature = _text_feature(config, tokens)
+  logging.info('Training %s on %s images%s, %d classes, %d epochs.',
+               backbone.name, image_shape,
+               f' and {text_feature!r} ({tokens} text ids)' if tokens else '',
+               n_classes, epochs)
 
-  model = build_model(list(image_shape), n_classes, learning_rate)
+  model = build_model(list(image_shape), n_classes, learning_rate, backbone,
+                      tokens)
   model.fit(
-      make_dataset(fn_args.train_files, tf_transform_output, batch_size),
+      make_dataset(fn_args.train_files, tf_transform_output, batch_size,
+                   text_feature=text_feature),
       epochs=epochs,
       validation_data=make_dataset(fn_args.eval_files, tf_transform_output,
-                                   batch_size, shuffle=False),
+                                   batch_size, shuffle=False,
+                                   text_feature=text_feature),
       validation_freq=epochs,
       verbose=2,  # One line per epoch: progress bars flood pipeline logs.
       callbacks=[tf_keras.callbacks.TensorBoard(
           log_dir=fn_args.model_run_dir, update_freq='epoch')])
   model.save(fn_args.serving_model_dir, save_format='tf',
              signatures={SERVING_SIGNATURE: make_serving_fn(
-                 model, tf_transform_output)})
+                 model, tf_transform_output, text_feature)})

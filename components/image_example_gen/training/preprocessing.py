@@ -1,4 +1,4 @@
-"""Transform's `preprocessing_fn`: encoded images to model-ready tensors.
+"""Transform's `preprocessing_fn`: encoded images and text to model tensors.
 
 Referenced by dotted path (`image_example_gen.training.preprocessing.
 preprocessing_fn`), so a Kubeflow container needs no module file. The same
@@ -13,18 +13,28 @@ custom_config keys (all optional):
     display ranges differ between images (windows, bit depths, a CT without
     window scaled to the full 16-bit range spans a few percent of it); the
     stretch makes the model see them alike.
+  text_feature: a raw bytes feature of free text (UTF-8, one value per
+    Example), e.g. 'description' (default: none, images only). It is
+    lowercased, split into words (runs of letters and digits) and mapped to
+    vocabulary indices: `text_ids`, a sparse bag of words. The vocabulary
+    (`text_vocabulary`, computed over the train split) keeps the 10,000 most
+    frequent words seen at least 5 times; every other word maps to one
+    out-of-vocabulary index, the vocabulary size. Without the key the output
+    is `image` and `label` only.
 """
 
 import dataclasses
 from typing import Any, Dict, Mapping, Optional
 
 import tensorflow as tf
+import tensorflow_transform as tft
 
 from image_example_gen import example
 
 # Transformed features.
 IMAGE = 'image'
 LABEL = 'label'
+TEXT_IDS = 'text_ids'
 
 # Raw features the transform reads.
 RAW_IMAGE = example.IMAGE_ENCODED
@@ -33,11 +43,20 @@ RAW_LABEL = example.LABEL
 IMAGE_SIZE_KEY = 'image_size'
 CHANNELS_KEY = 'channels'
 STRETCH_CONTRAST_KEY = 'stretch_contrast'
+TEXT_FEATURE_KEY = 'text_feature'
 DEFAULT_IMAGE_SIZE = 28
 DEFAULT_CHANNELS = 1
 _SUPPORTED_CHANNELS = (1, 3)
 # Floor of the stretch's divisor: a flat image stays flat, without a 0 / 0.
 _MIN_RANGE = 1e-3
+# The text vocabulary: its name in Transform's output, which words it keeps,
+# and the index buckets of the others (ids >= the vocabulary size).
+TEXT_VOCABULARY = 'text_vocabulary'
+TEXT_VOCABULARY_TOP_K = 10000
+TEXT_MIN_FREQUENCY = 5
+TEXT_OOV_BUCKETS = 1
+# What separates words: anything but letters and digits (any script).
+_NON_WORD = r'[^\pL\pN]+'
 
 
 @dataclasses.dataclass(frozen=True)
@@ -107,15 +126,41 @@ def _scale(images: tf.Tensor, config: ImageConfig) -> tf.Tensor:
   return (images - low) / tf.maximum(high - low, _MIN_RANGE)
 
 
+def text_feature(custom_config: Optional[Mapping[str, Any]]) -> Optional[str]:
+  """The raw text feature of custom_config (`text_feature`), or None."""
+  name = (custom_config or {}).get(TEXT_FEATURE_KEY)
+  if name is not None and (not isinstance(name, str) or not name):
+    raise ValueError(f'{TEXT_FEATURE_KEY} must be a feature name, got '
+                     f'{name!r}.')
+  return name
+
+
+def tokenize(text: tf.Tensor) -> tf.SparseTensor:
+  """Texts ([batch] or [batch, 1] UTF-8) as [batch, words] lowercase words."""
+  words = tf.strings.regex_replace(
+      tf.strings.lower(tf.reshape(text, [-1]), encoding='utf-8'),
+      _NON_WORD, ' ')
+  return tf.strings.split(words).to_sparse()
+
+
 def preprocessing_fn(inputs: Dict[str, tf.Tensor],
                      custom_config: Optional[Dict[str, Any]] = None
-                    ) -> Dict[str, tf.Tensor]:
+                    ) -> Dict[str, Any]:
   """Decodes, resizes and scales `image/encoded`; `label` as int64 [batch].
 
-  Serving feeds no label: TFT's transform layer then leaves `label` out.
+  With `text_feature` also `text_ids`, the text's words as vocabulary
+  indices (int64 SparseTensor [batch, words]). Serving feeds no label: TFT's
+  transform layer then leaves `label` out.
   """
   config = ImageConfig.from_custom_config(custom_config)
-  return {
+  outputs = {
       IMAGE: decode_images(inputs[RAW_IMAGE], config),
       LABEL: tf.reshape(tf.cast(inputs[RAW_LABEL], tf.int64), [-1]),
   }
+  text = text_feature(custom_config)
+  if text:
+    outputs[TEXT_IDS] = tft.compute_and_apply_vocabulary(
+        tokenize(inputs[text]), top_k=TEXT_VOCABULARY_TOP_K,
+        frequency_threshold=TEXT_MIN_FREQUENCY,
+        num_oov_buckets=TEXT_OOV_BUCKETS, vocab_filename=TEXT_VOCABULARY)
+  return outputs
