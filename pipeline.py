@@ -191,7 +191,7 @@ def create_pipeline(
     beam_pipeline_args: Optional[Sequence[str]] = None,
     enable_cache: bool = True,
 ) -> tfx.dsl.Pipeline:
-  """The image classification pipeline of DESIGN.md §1, for any runner.
+  """The image classification pipeline of docs/design.md §1, for any runner.
 
   Args:
     pipeline_name: the pipeline's name in MLMD and on the orchestrator.

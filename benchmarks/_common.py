@@ -107,7 +107,12 @@ def tree_cpu_seconds(process: psutil.Process) -> float:
 
 
 class PeakTreeRss:
-  """Samples `tree_rss` of this process in a thread; `peak` is the maximum."""
+  """Samples the RSS of this process and its descendants in a thread.
+
+  `peak` is the largest sum over the tree (`tree_rss`); `own_peak` the
+  largest RSS of this process alone, `worker_peak` the largest RSS of any one
+  descendant (a Beam worker).
+  """
 
   def __init__(self, interval_s: float = _SAMPLE_INTERVAL_S):
     self._interval_s = interval_s
@@ -115,10 +120,26 @@ class PeakTreeRss:
     self._stop = threading.Event()
     self._thread = threading.Thread(target=self._run, daemon=True)
     self.peak = 0
+    self.own_peak = 0
+    self.worker_peak = 0
+
+  def _sample(self) -> None:
+    total = 0
+    for proc in [self._process] + _descendants(self._process):
+      try:
+        rss = proc.memory_info().rss
+      except (psutil.NoSuchProcess, psutil.AccessDenied):
+        continue
+      total += rss
+      if proc.pid == self._process.pid:
+        self.own_peak = max(self.own_peak, rss)
+      else:
+        self.worker_peak = max(self.worker_peak, rss)
+    self.peak = max(self.peak, total)
 
   def _run(self) -> None:
     while not self._stop.is_set():
-      self.peak = max(self.peak, tree_rss(self._process))
+      self._sample()
       self._stop.wait(self._interval_s)
 
   def __enter__(self) -> 'PeakTreeRss':
@@ -128,7 +149,7 @@ class PeakTreeRss:
   def __exit__(self, *exc_info) -> None:
     self._stop.set()
     self._thread.join()
-    self.peak = max(self.peak, tree_rss(self._process))
+    self._sample()
 
 
 @dataclasses.dataclass(frozen=True)
@@ -195,6 +216,10 @@ class ComponentRun:
     small: that run, None without it.
     baseline_rss: tree RSS after the imports, before the first `Do` (bytes).
     peak_rss: the largest tree RSS sampled during all runs (bytes).
+    own_peak_rss: the largest RSS of the launching process alone (bytes).
+    worker_peak_rss: the largest RSS of any one Beam worker (0 in_memory).
+    shards: per split, the number of Split files and their sizes (bytes) of
+      the last run.
   """
   mode: str
   n: int
@@ -203,6 +228,9 @@ class ComponentRun:
   small: Optional[Timing]
   baseline_rss: int
   peak_rss: int
+  own_peak_rss: int = 0
+  worker_peak_rss: int = 0
+  shards: Optional[Dict[str, List[int]]] = None
 
   @classmethod
   def from_dict(cls, record: Dict[str, Any]) -> 'ComponentRun':
@@ -233,6 +261,15 @@ class ComponentRun:
                   (median.cpu - self.small.cpu) / extra)
 
 
+def shard_sizes(examples_uri: pathlib.Path) -> Dict[str, List[int]]:
+  """Per split (`Split-<name>`), the sizes of its TFRecord files."""
+  return {
+      split.name[len('Split-'):]: sorted(
+          f.stat().st_size for f in split.iterdir() if f.is_file())
+      for split in sorted(examples_uri.glob('Split-*'))
+  }
+
+
 def median_timing(timings: Sequence[Timing]) -> Timing:
   """The timing of median wall time (an upper median for even counts)."""
   ordered = sorted(timings, key=lambda t: t.wall)
@@ -259,17 +296,19 @@ def child_main(spec: Dict[str, Any],
   small_base = spec.get('small_input_base')
   small_component = small_base and make_component(spec, small_base)
   baseline = tree_rss(psutil.Process())
-  runs, small = [], None
+  runs, small, shards = [], None, None
   with PeakTreeRss() as sampler:
     for repeat in range(spec['repeats']):
       runs.append(run_executor(component, out_dir / f'run{repeat}', beam_args))
+      shards = shard_sizes(out_dir / f'run{repeat}')
       shutil.rmtree(out_dir / f'run{repeat}')
       if small_component and small is None:
         small = run_executor(small_component, out_dir / 'small', beam_args)
         shutil.rmtree(out_dir / 'small')
   result = ComponentRun(spec['mode'], spec['n'], runs,
                         spec.get('small_n', 0) if small else 0, small,
-                        baseline, sampler.peak)
+                        baseline, sampler.peak, sampler.own_peak,
+                        sampler.worker_peak, shards)
   print(_RESULT_PREFIX + json.dumps(dataclasses.asdict(result)), flush=True)
 
 

@@ -1,4 +1,4 @@
-"""Keyed hashes and the salt (DESIGN.md §7)."""
+"""Keyed hashes and the salt (docs/design.md §7)."""
 
 import hashlib
 import hmac

@@ -1,4 +1,4 @@
-"""Keyed hashes for identifiers (DESIGN.md §7).
+"""Keyed hashes for identifiers (docs/design.md §7).
 
 Identifiers that leave a component (image keys, patient keys) are
 HMAC-SHA256 digests under a secret salt, so they can be joined and split on

@@ -1,4 +1,4 @@
-"""Reject records: why an input file did not become an Example (DESIGN.md §5).
+"""Reject records: why an input file did not become an Example (docs/design.md §5).
 
 Every input file ends as exactly one of: Example(s) in one split, or one
 `Reject`. Stages and reasons are stable strings that users filter on, so they

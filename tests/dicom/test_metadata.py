@@ -23,7 +23,7 @@ OBVIOUS_PHI = (
 CODE_AND_NUMBER_VRS = frozenset(
     ('CS', 'IS', 'DS', 'US', 'SS', 'UL', 'SL', 'UV', 'SV', 'FL', 'FD'))
 
-# DESIGN.md §3 names these features.
+# docs/design.md §3 names these features.
 DESIGN_FEATURES = (
     'dicom/modality', 'dicom/photometric_interpretation', 'dicom/bits_stored',
     'dicom/image_laterality', 'dicom/view_position', 'dicom/window_center',

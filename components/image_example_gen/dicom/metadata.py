@@ -1,8 +1,8 @@
 """DICOM header attributes that may become features, and those that never may.
 
 An allow-list picks the attributes exported as `dicom/<snake_case_keyword>`
-features (DESIGN.md §3); a refusal rule keeps protected health information out
-of Examples whatever the configuration (DESIGN.md §7).
+features (docs/design.md §3); a refusal rule keeps protected health information out
+of Examples whatever the configuration (docs/design.md §7).
 
 The refusal rule. A keyword is refused, with a ValueError at construction
 time, when any of these holds:

@@ -1,4 +1,4 @@
-"""DICOM pixel pipeline: stored values to display-ready frames (DESIGN.md §4).
+"""DICOM pixel pipeline: stored values to display-ready frames (docs/design.md §4).
 
 Each display step is one small function of an array and a data set, in the
 style of pydicom's `pydicom.pixels.processing`, with the DICOM standard section
@@ -217,7 +217,7 @@ def _all_plugins_declined(message: str) -> bool:
 
 
 def output_bit_depth(ds: Dataset, options: PixelOptions) -> int:
-  """Bits per sample of the rendered frame (DESIGN.md §4 step 8).
+  """Bits per sample of the rendered frame (docs/design.md §4 step 8).
 
   Grayscale: `options.bit_depth`, or by default 16 when (0028,0101) Bits
   Stored > 8 and 8 otherwise. Colour: always 8.
