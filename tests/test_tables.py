@@ -14,6 +14,10 @@ def _write(tmp_path, text, name='metadata.csv'):
   return str(path)
 
 
+def _open_binary(path):
+  return open(path, 'rb')
+
+
 def _spec(path, **kwargs):
   kwargs.setdefault('key_column', 'file_name')
   return tables.TableSpec(path=path, **kwargs)
@@ -21,7 +25,7 @@ def _spec(path, **kwargs):
 
 def _rows(spec):
   """key -> ParsedRow or RowError, with types over the whole table."""
-  records = list(tables.iter_records(spec, open))
+  records = list(tables.iter_records(spec, _open_binary))
   observed = {}
   for _, record in records:
     for column in spec.extra_columns:
@@ -172,12 +176,13 @@ def test_read_columns_fails_naming_the_file_and_its_columns(tmp_path):
   path = _write(tmp_path, 'name,label\na.jpg,cat\n')
   with pytest.raises(ValueError, match=r"metadata.csv.*\['file_name'\].*"
                      r"\['name', 'label'\]"):
-    tables.read_columns(_spec(path), open)
+    tables.read_columns(_spec(path), _open_binary)
   with pytest.raises(ValueError, match='has no rows'):
-    tables.read_columns(_spec(_write(tmp_path, 'file_name,label\n')), open)
+    tables.read_columns(_spec(_write(tmp_path, 'file_name,label\n')),
+                        _open_binary)
   with pytest.raises(ValueError, match='not UTF-8'):
     tables.read_columns(_spec(_write(tmp_path, b'file_name,label\n\xff,a\n')),
-                        open)
+                        _open_binary)
 
 
 def test_parquet_tables(tmp_path):
@@ -189,7 +194,7 @@ def test_parquet_tables(tmp_path):
                  path)
   spec = _spec(path, extra_columns=('score',))
 
-  assert tables.read_columns(spec, open) == ['file_name', 'label', 'score']
+  assert tables.read_columns(spec, _open_binary) == ['file_name', 'label', 'score']
   rows = _rows(spec)
   assert rows['a.png'].extras == {'score': 0.5}
   assert rows['b.png'].extras == {}

@@ -29,11 +29,10 @@ from tfx.types import standard_component_specs
 from tfx.utils import proto_utils
 
 from image_example_gen import conversion
+from image_example_gen import outputs as outputs_lib
 from image_example_gen import records
 from image_example_gen import rejects as rejects_lib
 from image_example_gen import splits as splits_lib
-from image_example_gen import summary as summary_lib
-from image_example_gen import table_join
 
 MAX_REJECT_FRACTION_KEY = 'max_reject_fraction'
 SHARD_SIZE_MB_KEY = 'shard_size_mb'
@@ -41,14 +40,6 @@ MAX_PIXELS_KEY = 'max_pixels'
 SUMMARY_FILE = 'ingest_summary.json'
 _PARTS_DIR = '.ingest_parts'
 _TEMP_DIR = '.temp_shards'
-_STATS_PART = 'stats.json'
-_TABLE_PART = 'table.json'
-_DUPLICATES_PART = 'duplicates.json'
-
-
-def _write_json(value: Any, path: str) -> None:
-  with fileio.open(path, 'w') as f:
-    f.write(json.dumps(value, sort_keys=True))
 
 
 def _read_json(path: str) -> Optional[Dict[str, Any]]:
@@ -56,68 +47,6 @@ def _read_json(path: str) -> Optional[Dict[str, Any]]:
     return None
   with fileio.open(path, 'r') as f:
     return json.loads(f.read())
-
-
-class _DuplicateCountsFn(beam.CombineFn):
-  """Counts byte-identical files from (digest, {split: files}) groups."""
-
-  def create_accumulator(self):
-    return [0, 0, 0]
-
-  def add_input(self, accumulator, group):
-    _, by_split = group
-    files = sum(by_split.values())
-    if files > 1:
-      accumulator[0] += files
-      accumulator[1] += 1
-      if len(by_split) > 1:
-        accumulator[2] += files
-    return accumulator
-
-  def merge_accumulators(self, accumulators):
-    return [sum(values) for values in zip(*accumulators)]
-
-  def extract_output(self, accumulator):
-    return {'duplicate_images': accumulator[0],
-            'duplicate_groups': accumulator[1],
-            'duplicate_images_across_splits': accumulator[2]}
-
-
-class _SplitsPerDigestFn(beam.CombineFn):
-  """split -> files, for one content digest."""
-
-  def create_accumulator(self):
-    return {}
-
-  def add_input(self, accumulator, split):
-    accumulator[split] = accumulator.get(split, 0) + 1
-    return accumulator
-
-  def merge_accumulators(self, accumulators):
-    merged = {}
-    for accumulator in accumulators:
-      for split, n in accumulator.items():
-        merged[split] = merged.get(split, 0) + n
-    return merged
-
-  def extract_output(self, accumulator):
-    return accumulator
-
-
-class _MergeIngestStatsFn(beam.CombineFn):
-
-  def create_accumulator(self):
-    return summary_lib.IngestStats()
-
-  def add_input(self, accumulator, stats):
-    accumulator.merge(stats)
-    return accumulator
-
-  def merge_accumulators(self, accumulators):
-    return summary_lib.merge_all(accumulators)
-
-  def extract_output(self, accumulator):
-    return accumulator
 
 
 class ImageExampleGenExecutor(base_beam_executor.BaseBeamExecutor, abc.ABC):
@@ -134,6 +63,7 @@ class ImageExampleGenExecutor(base_beam_executor.BaseBeamExecutor, abc.ABC):
   """
 
   group_key = ''  # The feature counted as `patients` in the summary.
+  writes_vocabulary = False  # Writes the join's label vocabulary file.
 
   def prepare(self, exec_properties: Dict[str, Any], output_uri: str) -> None:
     """Runs once before the Beam pipeline (e.g. to write side files)."""
@@ -153,11 +83,6 @@ class ImageExampleGenExecutor(base_beam_executor.BaseBeamExecutor, abc.ABC):
   def excluded_paths(self) -> Sequence[str]:
     """Paths below input_base that are not inputs."""
     return ()
-
-  def use_vocabulary(self, vocabulary: beam.PCollection,
-                     output_uri: str) -> None:
-    """Called with the join's vocabulary PCollection (to write it)."""
-    del vocabulary, output_uri
 
   def Do(self, input_dict: Dict[str, List[artifact.Artifact]],
          output_dict: Dict[str, List[artifact.Artifact]],
@@ -191,14 +116,18 @@ class ImageExampleGenExecutor(base_beam_executor.BaseBeamExecutor, abc.ABC):
     fileio.makedirs(parts_dir)
     shard_bytes = int(float(exec_properties.get(SHARD_SIZE_MB_KEY) or
                             records.DEFAULT_SHARD_SIZE_MB) * 2**20)
+    split_uris = {name: artifact_utils.get_split_uri([examples], name)
+                  for name in split_names}
     try:
       with self._make_beam_pipeline() as pipeline:
         outputs = pipeline | 'ConvertFiles' >> conversion.ConvertFiles(
             self._input_base, patterns, converters, assigners,
             self.make_join(exec_properties, converters),
             self.excluded_paths(), group_key=self.group_key)
-        self._write_outputs(outputs, split_names, examples, parts_dir,
-                            temp_dir, shard_bytes)
+        _ = outputs | 'WriteOutputs' >> outputs_lib.WriteOutputs(  # pylint: disable=no-value-for-parameter
+            split_uris, examples.uri, parts_dir, temp_dir, shard_bytes,
+            self.list_table_keys(),
+            examples.uri if self.writes_vocabulary else None)
     except Exception as e:
       raise RuntimeError(
           f'The Beam pipeline converting {self._input_base} failed: '
@@ -217,40 +146,6 @@ class ImageExampleGenExecutor(base_beam_executor.BaseBeamExecutor, abc.ABC):
         reject_counts, summary['converted_files'],
         float(exec_properties[MAX_REJECT_FRACTION_KEY]))
 
-  def _write_outputs(self, outputs: Mapping[str, beam.PCollection],
-                     split_names: Sequence[str], examples: artifact.Artifact,
-                     parts_dir: str, temp_dir: str, shard_bytes: int) -> None:
-    """The Beam steps after conversion: shards, rejects, summary parts."""
-    for name in split_names:
-      _ = (outputs[conversion.SPLIT_TAG_PREFIX + name]
-           | f'WriteSplit[{name}]' >> records.WriteExamples(
-               artifact_utils.get_split_uri([examples], name),
-               os.path.join(temp_dir, name), shard_bytes))
-    _ = (outputs[conversion.REJECTS]
-         | 'RejectToJson' >> beam.Map(lambda r: r.to_json())
-         | 'WriteRejects' >> beam.io.WriteToText(
-             os.path.join(examples.uri, rejects_lib.REJECTS_DIR, 'rejects'),
-             file_name_suffix='.jsonl'))
-    _ = (outputs[conversion.STATS]
-         | 'MergeStats' >> beam.CombineGlobally(_MergeIngestStatsFn())
-         | 'StatsToJson' >> beam.Map(lambda s: s.to_json(split_names))
-         | 'WriteStats' >> beam.Map(_write_json,
-                                    os.path.join(parts_dir, _STATS_PART)))
-    _ = (outputs[conversion.DIGESTS]
-         | 'Digests' >> beam.FlatMap(lambda pairs: pairs)
-         | 'SplitsPerDigest' >> beam.CombinePerKey(_SplitsPerDigestFn())
-         | 'CountDuplicates' >> beam.CombineGlobally(_DuplicateCountsFn())
-         | 'WriteDuplicates' >> beam.Map(
-             _write_json, os.path.join(parts_dir, _DUPLICATES_PART)))
-    if table_join.TABLE_STATS in outputs:
-      list_keys = self.list_table_keys()
-      _ = (outputs[table_join.TABLE_STATS]
-           | 'TableToJson' >> beam.Map(lambda s: s.to_json(list_keys))
-           | 'WriteTable' >> beam.Map(_write_json,
-                                      os.path.join(parts_dir, _TABLE_PART)))
-    if table_join.VOCABULARY in outputs:
-      self.use_vocabulary(outputs[table_join.VOCABULARY], examples.uri)
-
   def list_table_keys(self) -> bool:
     """Whether the summary may list keys of rows without a file."""
     return True
@@ -259,13 +154,14 @@ class ImageExampleGenExecutor(base_beam_executor.BaseBeamExecutor, abc.ABC):
       self, parts_dir: str
   ) -> Tuple[Dict[str, Any], Dict[Tuple[str, str], int]]:
     """The run's summary, and the reject counts by (stage, reason)."""
-    summary = _read_json(os.path.join(parts_dir, _STATS_PART))
+    summary = _read_json(os.path.join(parts_dir, outputs_lib.STATS_PART))
     reject_counts = {tuple(key.split('/', 1)): n
                      for key, n in summary['rejects'].items()}
-    duplicates = _read_json(os.path.join(parts_dir, _DUPLICATES_PART))
+    duplicates = _read_json(
+        os.path.join(parts_dir, outputs_lib.DUPLICATES_PART))
     if duplicates and self.counts_duplicates():
       summary['duplicates'] = duplicates
-    table = _read_json(os.path.join(parts_dir, _TABLE_PART))
+    table = _read_json(os.path.join(parts_dir, outputs_lib.TABLE_PART))
     if table:
       summary['metadata'] = table
     return summary, reject_counts
@@ -354,4 +250,6 @@ def _record(examples: artifact.Artifact, summary: Dict[str, Any]) -> None:
                             **summary.get('metadata', {})}.items()):
     if isinstance(value, int):
       examples.set_int_custom_property(key, value)
+    elif isinstance(value, dict):
+      examples.set_string_custom_property(key, json.dumps(value))
 

@@ -64,6 +64,8 @@ class TableStats:
   duplicate_keys: int = 0
   bad_rows: int = 0
   first_keys_without_file: List[str] = dataclasses.field(default_factory=list)
+  # Extra column -> its feature type as inferred over the whole table.
+  column_types: Dict[str, str] = dataclasses.field(default_factory=dict)
 
   def merge(self, other: 'TableStats') -> None:
     for field in ('rows', 'matched_rows', 'rows_without_file',
@@ -72,6 +74,7 @@ class TableStats:
     self.first_keys_without_file = heapq.nsmallest(
         FIRST_KEYS, set(self.first_keys_without_file) |
         set(other.first_keys_without_file))
+    self.column_types.update(other.column_types)
 
   def to_json(self, list_keys: bool) -> Dict[str, Any]:
     result = {'metadata_rows': self.rows,
@@ -79,7 +82,8 @@ class TableStats:
               'metadata_rows_without_file': self.rows_without_file,
               'metadata_rows_without_key': self.rows_without_key,
               'metadata_duplicate_keys': self.duplicate_keys,
-              'metadata_bad_rows': self.bad_rows}
+              'metadata_bad_rows': self.bad_rows,
+              'metadata_column_types': dict(sorted(self.column_types.items()))}
     if list_keys:
       result['metadata_rows_without_file_first_keys'] = sorted(
           self.first_keys_without_file)
@@ -175,6 +179,7 @@ class _ParseRowsFn(beam.DoFn):
       self._stats.rows_without_key += 1
       return
     types = tables.column_types(observed, self._spec.extra_columns)
+    self._stats.column_types = {c: str(t) for c, t in types.items()}
     try:
       yield key, tables.parse_row(self._spec, types, line, record)
     except tables.RowError as e:
@@ -286,7 +291,7 @@ def JoinTable(  # pylint: disable=invalid-name
     spec: the table and its columns.
     key_fns: per input split, the join key of a file (None: no key; may
       raise rejects.RejectError).
-    open_fn: opens the table (`open_fn(path, 'rb')`).
+    open_fn: opens the table for binary reading (`open_fn(path)`).
     class_names: the label vocabulary in label order, if fixed.
 
   Returns:

@@ -52,7 +52,7 @@ INT, FLOAT, BYTES = 'int', 'float', 'bytes'
 _TYPE_ORDER = {INT: 0, FLOAT: 1, BYTES: 2}
 Scalar = Union[int, float, bytes]
 Value = Union[Scalar, Tuple[Scalar, ...]]
-OpenFn = Callable[[str, str], Any]
+OpenFn = Callable[[str], Any]  # Opens a path or URI for binary reading.
 
 _INT64_MIN, _INT64_MAX = -2**63, 2**63 - 1
 _INT_RE = re.compile(r'[+-]?[0-9]+', re.ASCII)
@@ -239,7 +239,7 @@ def iter_records(spec: TableSpec,
   if spec.format == PARQUET:
     yield from _iter_parquet(spec.path, open_fn)
   else:
-    with open_fn(spec.path, 'rb') as raw:
+    with open_fn(spec.path) as raw:
       text = io.TextIOWrapper(raw, encoding='utf-8-sig', newline='')
       if spec.format == CSV:
         yield from _iter_csv(spec.path, text)
@@ -298,7 +298,7 @@ def _iter_jsonl(path: str, text: io.TextIOBase
 def _iter_parquet(path: str, open_fn: OpenFn
                   ) -> Iterator[Tuple[int, Dict[str, Any]]]:
   import pyarrow.parquet as pq  # pylint: disable=g-import-not-at-top
-  with open_fn(path, 'rb') as f:
+  with open_fn(path) as f:
     number = 0
     for batch in pq.ParquetFile(f).iter_batches(batch_size=4096):
       for record in batch.to_pylist():
@@ -340,6 +340,9 @@ class ColumnType:
   """An extra column's feature type: INT, FLOAT or BYTES, and list or not."""
   kind: str
   is_list: bool = False
+
+  def __str__(self) -> str:
+    return f'{self.kind} list' if self.is_list else self.kind
 
 
 def observe(types: Dict[str, Tuple[int, bool]], column: str,

@@ -110,8 +110,13 @@ def test_summary_counts_rows_without_a_file(hugging_face):
   assert metadata['metadata_rows_without_file_first_keys'] == [
       'images/also_gone.png', 'images/gone.png']
   assert metadata['metadata_duplicate_keys'] == 1
+  # Typed over the whole table; row 5's object is skipped, then rejected.
+  assert metadata['metadata_column_types'] == {'caption': 'bytes',
+                                               'score': 'float'}
   props = artifact.mlmd_artifact.custom_properties
   assert props['metadata_rows_without_file'].int_value == 2
+  assert json.loads(props['metadata_column_types'].string_value) == {
+      'caption': 'bytes', 'score': 'float'}
   with open(f'{artifact.uri}/label_vocabulary.txt') as f:
     assert f.read() == 'bird\ncat\ndog\n'
 

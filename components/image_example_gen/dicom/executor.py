@@ -67,11 +67,6 @@ def size_limits(exec_properties: Dict[str, Any]) -> limits_lib.SizeLimits:
       max_decoded_bytes=int(exec_properties[MAX_DECODED_BYTES_KEY]))
 
 
-def _open(path: str, mode: str):
-  del mode
-  return conversion.open_file(path)
-
-
 class Executor(executor_base.ImageExampleGenExecutor):
   """Converts every DICOM file into Examples or a reject record."""
 
@@ -81,7 +76,8 @@ class Executor(executor_base.ImageExampleGenExecutor):
     self._salt = keys.resolve_salt()
     self._table = table_spec(exec_properties)
     if self._table is not None:
-      tables.read_columns(self._table, _open)  # Fails now, naming the columns.
+      # Fails now, naming the file and its columns.
+      tables.read_columns(self._table, conversion.open_file)
 
   def make_converter(self, exec_properties: Dict[str, Any],
                      split_pattern: str) -> conversion.FileConverter:
@@ -99,8 +95,9 @@ class Executor(executor_base.ImageExampleGenExecutor):
     if self._table is None:
       return None
     return table_join.JoinTable(  # pylint: disable=no-value-for-parameter
-        self._table, [c.join_key for c in converters], _open)
+        self._table, [c.join_key for c in converters], conversion.open_file)
 
   def list_table_keys(self) -> bool:
     # Keys read from DICOM attributes (UIDs) never reach the summary.
-    return self._table.key_source == tables.FILE_STEM
+    return (self._table is not None and
+            self._table.key_source == tables.FILE_STEM)

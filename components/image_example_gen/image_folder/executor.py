@@ -15,6 +15,7 @@ from image_example_gen import executor_base
 from image_example_gen import keys
 from image_example_gen import limits as limits_lib
 from image_example_gen import listing
+from image_example_gen import outputs
 from image_example_gen import table_join
 from image_example_gen import tables
 from image_example_gen.image_folder import converter as converter_lib
@@ -32,7 +33,6 @@ EXTRA_COLUMNS_KEY = 'extra_columns'
 GROUP_COLUMN_KEY = 'group_column'
 MAX_PIXELS_KEY = executor_base.MAX_PIXELS_KEY
 MAX_REJECT_FRACTION_KEY = executor_base.MAX_REJECT_FRACTION_KEY
-VOCABULARY_FILE = 'label_vocabulary.txt'
 KEY_SOURCES = (tables.RELATIVE_PATH, tables.FILE_STEM)
 
 
@@ -70,13 +70,10 @@ def find_metadata_file(input_base: str,
   return found[0] if found else None
 
 
-def _open(path: str, mode: str):
-  del mode
-  return conversion.open_file(path)
-
-
 class Executor(executor_base.ImageExampleGenExecutor):
   """Converts every file of an image folder into an Example or a reject."""
+
+  writes_vocabulary = True
 
   def prepare(self, exec_properties: Dict[str, Any], output_uri: str) -> None:
     self._salt = keys.resolve_salt()
@@ -92,9 +89,10 @@ class Executor(executor_base.ImageExampleGenExecutor):
     if self._table is None:
       self._vocabulary = self._class_names or _discover_classes(
           self._input_base, _input_patterns(exec_properties))
-      write_vocabulary(self._vocabulary, output_uri)
+      outputs.write_vocabulary(self._vocabulary, output_uri)
       return
-    tables.read_columns(self._table, _open)  # Fails now, naming the columns.
+    # Fails now, naming the file and its columns.
+    tables.read_columns(self._table, conversion.open_file)
     self._vocabulary = []
     rel_path = _below(path, self._input_base)
     if rel_path is not None:
@@ -118,26 +116,14 @@ class Executor(executor_base.ImageExampleGenExecutor):
     if self._table is None:
       return None
     return table_join.JoinTable(  # pylint: disable=no-value-for-parameter
-        self._table, [c.join_key for c in converters], _open,
+        self._table, [c.join_key for c in converters], conversion.open_file,
         self._class_names or None)
 
   def excluded_paths(self) -> Sequence[str]:
     return self._excluded
 
-  def use_vocabulary(self, vocabulary: beam.PCollection,
-                     output_uri: str) -> None:
-    _ = vocabulary | 'WriteVocabulary' >> beam.Map(
-        lambda v: write_vocabulary(list(v.names), output_uri))
-
   def counts_duplicates(self) -> bool:
     return True
-
-
-def write_vocabulary(names: List[str], output_uri: str) -> None:
-  """`label_vocabulary.txt`: line i is the class name of label i."""
-  if names:
-    with fileio.open(os.path.join(output_uri, VOCABULARY_FILE), 'w') as f:
-      f.write(''.join(f'{name}\n' for name in names))
 
 
 def _below(path: str, input_base: str) -> Optional[str]:

@@ -17,10 +17,11 @@ import tensorflow as tf
 
 from image_example_gen import example as example_lib
 from image_example_gen import executor_base
+from image_example_gen import outputs
 from image_example_gen import rejects as rejects_lib
 
 SPLIT_PREFIX = 'Split-'
-LABEL_VOCABULARY_FILE = 'label_vocabulary.txt'
+LABEL_VOCABULARY_FILE = outputs.VOCABULARY_FILE
 FRAME_INDEX = 'dicom/frame_index'
 # The label of Examples without a `label` feature.
 NO_LABEL = 'none'
