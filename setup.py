@@ -28,6 +28,8 @@ setuptools.setup(
         'pillow>=10',
         # libjpeg-turbo for validating JPEGs (DCT-scaled decode).
         'simplejpeg>=1.7,<2',
+        # CRC32C of the TFRecord framing, so workers need no TensorFlow.
+        'google-crc32c>=1.5,<2',
         'matplotlib>=3.7',
         'pydicom>=3.0,<4',
         # Non-GPL pixel-data plugins for pydicom's `pixels` API.

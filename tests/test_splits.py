@@ -3,6 +3,7 @@
 import collections
 
 import pytest
+import tensorflow as tf
 from tfx.components.example_gen import base_example_gen_executor
 from tfx.proto import example_gen_pb2
 
@@ -21,6 +22,8 @@ def _tfx_split(record, config):
   for split in config.splits:
     total += split.hash_buckets
     buckets.append(total)
+  # TFX checks for TensorFlow's own class; ours serializes to the same bytes.
+  record = tf.train.Example.FromString(record.SerializeToString())
   index = base_example_gen_executor._PartitionFn(  # pylint: disable=protected-access
       record, len(buckets), buckets, config)
   return config.splits[index].name

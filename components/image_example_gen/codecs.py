@@ -1,11 +1,12 @@
 """PNG encoding shared by both ExampleGens (TensorFlow's codec).
 
 TensorFlow's encoder is the one the Trainer's decoder is tested against, and
-it writes 16-bit grayscale PNGs, which DICOM needs.
+it writes 16-bit grayscale PNGs, which DICOM needs. TensorFlow is imported
+on the first encode, not with this module: a worker converting a folder of
+JPEG and PNG files stored unchanged never pays its ~3 CPU-second import.
 """
 
 import numpy as np
-import tensorflow as tf
 
 # zlib level 1: lossless either way. Measured on a 2048x1664 12-bit mammogram
 # (benchmarks/dicom.py --decoders): level 6 costs 2.2x the CPU of level 1 for
@@ -22,4 +23,5 @@ def encode_png(pixels: np.ndarray) -> bytes:
     pixels = pixels[..., np.newaxis]
   if pixels.ndim != 3 or pixels.shape[-1] not in (1, 2, 3, 4):
     raise ValueError(f'PNG needs HxW or HxWxC pixels, got {pixels.shape}.')
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
   return tf.io.encode_png(pixels, compression=PNG_COMPRESSION).numpy()

@@ -28,7 +28,6 @@ from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics import Metrics
 from apache_beam.transforms import window
 from apache_beam.utils import windowed_value
-import tensorflow as tf
 
 from image_example_gen import example as example_lib
 from image_example_gen import listing
@@ -66,7 +65,7 @@ class Converted:
     content_digest: '' or a digest of the file's bytes, for counting
       byte-identical files (image folders).
   """
-  examples: List[tf.train.Example]
+  examples: List[example_lib.Example]
   repaired: str = ''
   content_digest: str = ''
 
@@ -151,7 +150,7 @@ def _silence_gdcm() -> None:
   gdcm.Trace.ErrorOff()
 
 
-def _first_bytes(example: tf.train.Example, key: str) -> bytes:
+def _first_bytes(example: example_lib.Example, key: str) -> bytes:
   feature = example.features.feature.get(key)
   return feature.bytes_list.value[0] if feature and feature.bytes_list.value else b''
 

@@ -15,7 +15,7 @@ import dataclasses
 import hashlib
 from typing import Sequence, Tuple
 
-import tensorflow as tf
+from image_example_gen import example as example_lib
 
 
 @dataclasses.dataclass(frozen=True)
@@ -47,7 +47,7 @@ class SplitAssigner:
       cumulative.append((cumulative[-1] if cumulative else 0) + count)
     return cls(tuple(names), tuple(cumulative), partition_feature)
 
-  def assign(self, example: tf.train.Example, serialized: bytes) -> str:
+  def assign(self, example: example_lib.Example, serialized: bytes) -> str:
     """The split of `example` (`serialized` is its deterministic form)."""
     if not self.buckets:
       return self.names[0]
@@ -59,7 +59,7 @@ class SplitAssigner:
     return self.names[bisect.bisect(self.buckets, bucket)]
 
 
-def _partition_key(example: tf.train.Example, name: str) -> bytes:
+def _partition_key(example: example_lib.Example, name: str) -> bytes:
   """The serialized partition feature; RuntimeError as in TFX without one."""
   features = example.features.feature
   if name not in features:
