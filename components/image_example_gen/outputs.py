@@ -1,9 +1,10 @@
 """The Beam steps after conversion: Split shards, rejects, summary parts.
 
-Free of TFX imports on purpose: Beam workers unpickle every function and
-class used in a pipeline step, importing the module that defines it, and
-importing TFX (through an executor module) cost each worker ~5 CPU-seconds
-before its first file (benchmarks/worker_startup.py).
+Free of TFX and TensorFlow imports on purpose: Beam workers unpickle every
+function and class used in a pipeline step, importing the module that
+defines it, and importing TFX (through an executor module) cost each worker
+~8 CPU-seconds before its first file (benchmarks/worker_startup.py;
+tests/test_worker_imports.py keeps it so).
 """
 
 import json
