@@ -71,7 +71,7 @@ SCHEMA_PATHS = {
 }
 # The eval accuracy at or above which the Evaluator blesses, by source. The
 # captioned sample's images are noisy on purpose (image_example_gen/
-# sample_data.py): the demo's model scores about 0.89 with the descriptions,
+# sample_data/captioned.py): the demo's model scores about 0.89 with the descriptions,
 # 0.75 with empty ones.
 DEFAULT_ACCURACY_THRESHOLDS = {DICOM: 0.9, IMAGES: 0.9, CAPTIONED: 0.8}
 # ExampleGen arguments of a source by default (example_gen_args override).

@@ -59,7 +59,8 @@ import tensorflow as tf
 
 from image_example_gen import codecs
 from image_example_gen import DicomExampleGen
-from image_example_gen.dicom import pixels
+from image_example_gen.dicom import decoders
+from image_example_gen.dicom import display
 
 ROWS, COLUMNS = 2048, 1664
 BITS_STORED = 12
@@ -205,7 +206,7 @@ def make_dicom_tree(root: pathlib.Path, csv_path: pathlib.Path, n: int,
 
 def preferred_plugin(transfer_syntax: str) -> str:
   """The plugin the component tries first ('' for pydicom's order)."""
-  return pixels._PREFERRED_PLUGINS.get(transfer_syntax, '')  # pylint: disable=protected-access
+  return decoders._PREFERRED_PLUGINS.get(transfer_syntax, '')  # pylint: disable=protected-access
 
 
 def render_floor(stored: np.ndarray, ds: dataset.Dataset) -> np.ndarray:
@@ -414,7 +415,7 @@ def _decoders(repeats: int) -> None:
     print(f'  -> component uses {chosen}: '
           f'{"fastest" if chosen == fastest else "NOT the fastest"}'
           f' ({len(ds.PixelData) / 2**20:.1f} MiB encoded)')
-  print('\nThe component\'s fast paths (pixels.iter_frames, decode + render):')
+  print('\nThe component\'s fast paths (decoders.iter_frames, decode + render):')
   for transfer_syntax, encoder in ((uid.JPEG2000Lossless, 'pylibjpeg'),
                                    (uid.JPEGLosslessSV1, 'gdcm')):
     with tempfile.TemporaryDirectory() as tmp:
@@ -423,9 +424,9 @@ def _decoders(repeats: int) -> None:
           path, enforce_file_format=True)
       header = pydicom.dcmread(path, stop_before_pixels=True)
       for resize in (None, 1024, 512):
-        options = pixels.PixelOptions(resize=resize,
+        options = display.PixelOptions(resize=resize,
                                       bit_depth=8 if resize else None)
-        timing = _best_of(lambda o=options: list(pixels.iter_frames(
+        timing = _best_of(lambda o=options: list(decoders.iter_frames(
             path, header, o)), repeats)
         print(f'  {transfer_syntax.name[:28]:<28} resize={str(resize):<5} '
               f'{timing.wall * 1000:>6.0f} ms wall {timing.cpu * 1000:>6.0f} '
@@ -433,12 +434,12 @@ def _decoders(repeats: int) -> None:
   ds = _dataset(stored, uid.JPEG2000Lossless, 'pylibjpeg')
   print(f'\nPNG encoding (TensorFlow) of the frame as the component renders '
         f'it; the component uses level {codecs.PNG_COMPRESSION}:')
-  for name, options in (('defaults (window, 16-bit)', pixels.PixelOptions()),
+  for name, options in (('defaults (window, 16-bit)', display.PixelOptions()),
                         ('apply_voi=False (16-bit)',
-                         pixels.PixelOptions(apply_voi=False)),
+                         display.PixelOptions(apply_voi=False)),
                         ('bit_depth=8 (window)',
-                         pixels.PixelOptions(bit_depth=8))):
-    rendered = pixels.render(stored, ds, options)[0][..., np.newaxis]
+                         display.PixelOptions(bit_depth=8))):
+    rendered = display.render(stored, ds, options)[0][..., np.newaxis]
     for level in (1, 3, 6):
       size = len(tf.io.encode_png(rendered, compression=level).numpy())
       timing = _best_of(lambda r=rendered, l=level: tf.io.encode_png(

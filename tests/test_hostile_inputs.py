@@ -29,7 +29,7 @@ from image_example_gen import listing
 from image_example_gen import rejects
 from image_example_gen import sample_data
 from image_example_gen.dicom import converter as dicom_converter
-from image_example_gen.dicom import pixels
+from image_example_gen.dicom import display
 from image_example_gen.executor_base import read_rejects
 from image_example_gen.image_folder import converter as image_converter
 from image_example_gen import limits
@@ -252,7 +252,7 @@ def test_files_that_change_after_listing_are_unreadable(tmp_path):
   images = image_converter.ImageFileConverter(
       '', ['cls'], 'salt', True, None, limits.SizeLimits())
   dicoms = dicom_converter.DicomFileConverter(
-      None, (), pixels.PixelOptions(), 'all', limits.SizeLimits(), 'salt')
+      None, (), display.PixelOptions(), 'all', limits.SizeLimits(), 'salt')
 
   def listed(path, data):
     path.write_bytes(data)

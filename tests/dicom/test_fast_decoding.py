@@ -1,7 +1,7 @@
 """The faster decoding paths agree with the full-resolution reference.
 
 * With `resize`, JPEG 2000 frames are decoded at a reduced resolution
-  (`pixels._iter_reduced`) before the display steps, where the reference
+  (`decoders._iter_reduced`) before the display steps, where the reference
   decodes the full frame, renders it and then resizes. Both must agree
   (Pearson r > 0.99) on a generated mammogram and on every JPEG 2000 file of
   pydicom's test data.
@@ -17,7 +17,8 @@ from pydicom import uid
 from pydicom.pixels import pixel_array
 import pytest
 
-from image_example_gen.dicom import pixels
+from image_example_gen.dicom import decoders
+from image_example_gen.dicom import display
 
 _J2K = (uid.JPEG2000Lossless, uid.JPEG2000)
 _JPEG_LOSSLESS = (uid.JPEGLossless, uid.JPEGLosslessSV1)
@@ -55,12 +56,12 @@ def _mammogram(path, rows=2048, columns=1664):
 def _agreement(path, size, bit_depth=None):
   """Pearson r of reduced vs full resolution per frame, and the reduced count."""
   header = pydicom.dcmread(path, stop_before_pixels=True)
-  options = pixels.PixelOptions(resize=size, bit_depth=bit_depth)
-  fast = [f.pixels for f in pixels.iter_frames(path, header, options)]
-  full = [pixels.resize_square(f.pixels, size) for f in pixels.iter_frames(
-      path, header, pixels.PixelOptions(bit_depth=bit_depth))]
+  options = display.PixelOptions(resize=size, bit_depth=bit_depth)
+  fast = [f.pixels for f in decoders.iter_frames(path, header, options)]
+  full = [display.resize_square(f.pixels, size) for f in decoders.iter_frames(
+      path, header, display.PixelOptions(bit_depth=bit_depth))]
   try:  # Declined (empty) or failing: iter_frames fell back to pydicom.
-    reduced = list(pixels._iter_reduced(  # pylint: disable=protected-access
+    reduced = list(decoders._iter_reduced(  # pylint: disable=protected-access
         path, header, list(range(len(full))), size))
   except OSError:
     reduced = []
@@ -125,15 +126,15 @@ def test_every_pydicom_jpeg_2000_file_agrees_at_256_px():
 ])
 def test_reduction_level_is_the_smallest_at_least_as_large(
     rows, columns, levels, size, level):
-  assert pixels.reduction_level(rows, columns, levels, size) == level
+  assert decoders.reduction_level(rows, columns, levels, size) == level
 
 
 def test_j2k_header(mammogram):
   ds = pydicom.dcmread(mammogram)
   codestream = next(pydicom.encaps.generate_frames(ds.PixelData,
                                                    number_of_frames=1))
-  assert pixels.j2k_header(codestream) == (2048, 1664, 1, 12, False, 5)
-  assert pixels.j2k_header(b'\xff\xd8\xff\xe0' + bytes(60)) is None
+  assert decoders.j2k_header(codestream) == (2048, 1664, 1, 12, False, 5)
+  assert decoders.j2k_header(b'\xff\xd8\xff\xe0' + bytes(60)) is None
 
 
 def _jpeg_lossless_test_files():
@@ -155,7 +156,7 @@ def test_dicomsdl_gives_gdcms_stored_values():
   for path in files:
     header = pydicom.dcmread(path, stop_before_pixels=True)
     frames = int(header.get('NumberOfFrames') or 1)
-    fast = list(pixels._iter_dicomsdl(path, range(frames)))  # pylint: disable=protected-access
+    fast = list(decoders._iter_dicomsdl(path, range(frames)))  # pylint: disable=protected-access
     reference = pixel_array(path, decoding_plugin='gdcm')
     reference = reference if frames > 1 else reference[np.newaxis]
     assert len(fast) == frames

@@ -21,7 +21,9 @@ from pydicom.pixels import iter_pixels
 import pytest
 
 from image_example_gen import rejects
-from image_example_gen.dicom import pixels
+from image_example_gen.dicom import decoders
+from image_example_gen.dicom import display
+from image_example_gen.dicom import integrity
 
 
 def _testdata(name: str) -> str:
@@ -35,8 +37,8 @@ def _header(path) -> Dataset:
   return pydicom.dcmread(path, stop_before_pixels=True)
 
 
-def _frames(path, options=pixels.PixelOptions(), **kwargs):
-  return list(pixels.iter_frames(path, _header(path), options, **kwargs))
+def _frames(path, options=display.PixelOptions(), **kwargs):
+  return list(decoders.iter_frames(path, _header(path), options, **kwargs))
 
 
 def _mono(**attributes) -> Dataset:
@@ -98,31 +100,31 @@ class TestPixelOptions:
                                       {'resize': 2.5}, {'resize': True}])
   def test_rejects_bad_values(self, kwargs):
     with pytest.raises(ValueError):
-      pixels.PixelOptions(**kwargs)
+      display.PixelOptions(**kwargs)
 
 
 class TestCheckPixelAttributes:
 
   def test_complete_header(self):
-    assert pixels.check_pixel_attributes(_mono()) is None
+    assert integrity.check_pixel_attributes(_mono()) is None
 
   def test_object_without_image(self):
     ds = Dataset()
     ds.Modality = 'SR'
-    assert pixels.check_pixel_attributes(ds) == rejects.NO_PIXEL_DATA
+    assert integrity.check_pixel_attributes(ds) == rejects.NO_PIXEL_DATA
 
   def test_missing_attribute(self):
     ds = _mono()
     del ds.BitsStored
-    assert pixels.check_pixel_attributes(ds) == rejects.MISSING_ATTRIBUTE
+    assert integrity.check_pixel_attributes(ds) == rejects.MISSING_ATTRIBUTE
 
   def test_empty_attribute(self):
     ds = _mono(PhotometricInterpretation='')
-    assert pixels.check_pixel_attributes(ds) == rejects.MISSING_ATTRIBUTE
+    assert integrity.check_pixel_attributes(ds) == rejects.MISSING_ATTRIBUTE
 
   def test_palette_without_lut(self):
     ds = _mono(PhotometricInterpretation='PALETTE COLOR')
-    assert pixels.check_pixel_attributes(ds) == rejects.MISSING_ATTRIBUTE
+    assert integrity.check_pixel_attributes(ds) == rejects.MISSING_ATTRIBUTE
 
   @pytest.mark.parametrize('attributes', [
       {'PhotometricInterpretation': 'YBR_PARTIAL_422', 'SamplesPerPixel': 3},
@@ -131,11 +133,11 @@ class TestCheckPixelAttributes:
   ])
   def test_invalid_image(self, attributes):
     ds = _mono(**attributes)
-    assert pixels.check_pixel_attributes(ds) == rejects.INVALID_IMAGE
+    assert integrity.check_pixel_attributes(ds) == rejects.INVALID_IMAGE
 
   def test_real_header(self):
     ds = _header(_testdata('CT_small.dcm'))
-    assert pixels.check_pixel_attributes(ds) is None
+    assert integrity.check_pixel_attributes(ds) is None
 
 
 class TestFrameDataset:
@@ -155,7 +157,7 @@ class TestFrameDataset:
 
   def test_without_functional_groups(self):
     ds = _mono()
-    assert pixels.frame_dataset(ds, 0) is ds
+    assert display.frame_dataset(ds, 0) is ds
 
   def test_per_frame_groups_override_shared_ones(self):
     ds = _mono(NumberOfFrames=2)
@@ -167,7 +169,7 @@ class TestFrameDataset:
         self._group(),
         self._group(WindowCenter=300, WindowWidth=50)
     ]
-    first, second = (pixels.frame_dataset(ds, i) for i in (0, 1))
+    first, second = (display.frame_dataset(ds, i) for i in (0, 1))
     assert (first.RescaleSlope, first.WindowCenter) == (2, 40)
     assert (second.RescaleIntercept, second.WindowCenter,
             second.WindowWidth) == (-10, 300, 50)
@@ -189,28 +191,28 @@ class TestFrameDataset:
 class TestModality:
 
   def test_stored_range(self):
-    assert pixels.stored_range(_mono()) == (0, 4095)
-    assert pixels.stored_range(_mono(PixelRepresentation=1)) == (-2048, 2047)
+    assert display.stored_range(_mono()) == (0, 4095)
+    assert display.stored_range(_mono(PixelRepresentation=1)) == (-2048, 2047)
 
   def test_rescale(self):
     ds = _mono(RescaleSlope=2, RescaleIntercept=-1024)
-    values = pixels.modality_values(np.array([0, 10, 4095]), ds)
+    values = display.modality_values(np.array([0, 10, 4095]), ds)
     np.testing.assert_array_equal(values, [-1024, -1004, 7166])
-    assert pixels.modality_range(ds) == (-1024, 7166)
+    assert display.modality_range(ds) == (-1024, 7166)
 
   def test_negative_slope_range_is_ordered(self):
     ds = _mono(RescaleSlope=-1, RescaleIntercept=100)
-    assert pixels.modality_range(ds) == (100 - 4095, 100)
+    assert display.modality_range(ds) == (100 - 4095, 100)
 
   def test_signed_rescale_range(self):
     ds = _mono(PixelRepresentation=1, RescaleSlope=1, RescaleIntercept=-1024)
-    assert pixels.modality_range(ds) == (-2048 - 1024, 2047 - 1024)
+    assert display.modality_range(ds) == (-2048 - 1024, 2047 - 1024)
 
   def test_no_modality_lut(self):
     stored = np.array([[0, 7, 4095]], dtype=np.uint16)
-    np.testing.assert_array_equal(pixels.modality_values(stored, _mono()),
+    np.testing.assert_array_equal(display.modality_values(stored, _mono()),
                                   stored)
-    assert pixels.modality_range(_mono()) == (0, 4095)
+    assert display.modality_range(_mono()) == (0, 4095)
 
   def test_modality_lut_sequence(self):
     # Inputs below the first mapped value (-2) take the first entry, above
@@ -218,9 +220,9 @@ class TestModality:
     ds = _mono(PixelRepresentation=1, BitsStored=4,
                ModalityLUTSequence=[_lut_item([4, -2, 16],
                                               [500, 100, 3000, 2000])])
-    values = pixels.modality_values(np.array([-8, -2, -1, 0, 1, 7]), ds)
+    values = display.modality_values(np.array([-8, -2, -1, 0, 1, 7]), ds)
     np.testing.assert_array_equal(values, [500, 500, 100, 3000, 2000, 2000])
-    assert pixels.modality_range(ds) == (100, 3000)
+    assert display.modality_range(ds) == (100, 3000)
 
 
 class TestVoi:
@@ -228,7 +230,7 @@ class TestVoi:
   def test_linear_window(self):
     ds = _mono(BitsStored=8, WindowCenter=100, WindowWidth=11)
     x = np.arange(85, 115)
-    values, value_range = pixels.voi_values(x, ds)
+    values, value_range = display.voi_values(x, ds)
     np.testing.assert_allclose(values, _standard_linear(x, 100, 11, 0, 255))
     assert value_range == (0, 255)
     assert values[x == 94] == 0 and values[x == 105] == 255
@@ -238,7 +240,7 @@ class TestVoi:
     ds = _mono(BitsStored=8, WindowCenter=100, WindowWidth=10,
                VOILUTFunction='LINEAR_EXACT')
     x = np.arange(85, 115)
-    values, value_range = pixels.voi_values(x, ds)
+    values, value_range = display.voi_values(x, ds)
     np.testing.assert_allclose(values,
                                _standard_linear_exact(x, 100, 10, 0, 255))
     assert values[x == 96] == pytest.approx(25.5)
@@ -248,7 +250,7 @@ class TestVoi:
     ds = _mono(BitsStored=8, WindowCenter=100, WindowWidth=10,
                VOILUTFunction='SIGMOID')
     x = np.arange(60, 140)
-    values, value_range = pixels.voi_values(x, ds)
+    values, value_range = display.voi_values(x, ds)
     # PS3.3 C.11.2.1.3.1.
     np.testing.assert_allclose(values, 255 / (1 + np.exp(-4 * (x - 100) / 10)))
     assert value_range == (0, 255)
@@ -256,22 +258,22 @@ class TestVoi:
   def test_window_range_follows_rescale(self):
     ds = _mono(PixelRepresentation=1, RescaleSlope=1, RescaleIntercept=-1024,
                WindowCenter=40, WindowWidth=400)
-    values, value_range = pixels.voi_values(np.array([-2000.0, 40, 3000]), ds)
+    values, value_range = display.voi_values(np.array([-2000.0, 40, 3000]), ds)
     assert value_range == (-3072, 1023)
     np.testing.assert_allclose(values[[0, 2]], value_range)
 
   def test_multi_valued_window_uses_the_first(self):
     x = np.arange(0, 400, 7)
-    first, _ = pixels.voi_values(
+    first, _ = display.voi_values(
         x, _mono(WindowCenter=[100, 300], WindowWidth=[10, 50]))
-    single, _ = pixels.voi_values(x, _mono(WindowCenter=100, WindowWidth=10))
-    other, _ = pixels.voi_values(x, _mono(WindowCenter=300, WindowWidth=50))
+    single, _ = display.voi_values(x, _mono(WindowCenter=100, WindowWidth=10))
+    other, _ = display.voi_values(x, _mono(WindowCenter=300, WindowWidth=50))
     np.testing.assert_array_equal(first, single)
     assert not np.array_equal(first, other)
 
   def test_voi_lut_sequence(self):
     ds = _mono(VOILUTSequence=[_lut_item([4, 10, 16], [0, 50, 100, 200])])
-    values, value_range = pixels.voi_values(
+    values, value_range = display.voi_values(
         np.array([9, 10, 11, 11.4, 12, 13, 20]), ds)
     np.testing.assert_array_equal(values, [0, 0, 50, 50, 100, 200, 200])
     assert value_range == (0, 200)
@@ -279,7 +281,7 @@ class TestVoi:
   def test_voi_lut_sequence_wins_over_window(self):
     ds = _mono(VOILUTSequence=[_lut_item([2, 0, 8], [10, 20])],
                WindowCenter=2048, WindowWidth=4096)
-    values, value_range = pixels.voi_values(np.array([0, 1, 3000]), ds)
+    values, value_range = display.voi_values(np.array([0, 1, 3000]), ds)
     np.testing.assert_array_equal(values, [10, 20, 20])
     assert value_range == (10, 20)
 
@@ -292,7 +294,7 @@ class TestVoi:
   def test_no_usable_voi_gives_modality_range(self, attributes):
     ds = _mono(RescaleSlope=2, RescaleIntercept=0, **attributes)
     x = np.array([0.0, 10, 8190])
-    values, value_range = pixels.voi_values(x, ds)
+    values, value_range = display.voi_values(x, ds)
     np.testing.assert_array_equal(values, x)
     assert value_range == (0, 8190)
 
@@ -300,31 +302,31 @@ class TestVoi:
 class TestScaleAndInvert:
 
   def test_scale_to_8_bits(self):
-    out = pixels.scale_to_bits(np.array([-5, 0, 2048, 4095, 5000]), (0, 4095),
+    out = display.scale_to_bits(np.array([-5, 0, 2048, 4095, 5000]), (0, 4095),
                                8)
     assert out.dtype == np.uint8
     np.testing.assert_array_equal(out, [0, 0, 128, 255, 255])
 
   def test_scale_to_16_bits(self):
-    out = pixels.scale_to_bits(np.array([-1024.0, 0, 1023]), (-1024, 1023), 16)
+    out = display.scale_to_bits(np.array([-1024.0, 0, 1023]), (-1024, 1023), 16)
     assert out.dtype == np.uint16
     np.testing.assert_array_equal(out, [0, 32784, 65535])
 
   def test_reversed_range_keeps_the_first_end_dark(self):
-    out = pixels.scale_to_bits(np.array([100, 0]), (100, 0), 8)
+    out = display.scale_to_bits(np.array([100, 0]), (100, 0), 8)
     np.testing.assert_array_equal(out, [0, 255])
 
   def test_empty_range(self):
-    out = pixels.scale_to_bits(np.array([7, 7]), (7, 7), 8)
+    out = display.scale_to_bits(np.array([7, 7]), (7, 7), 8)
     np.testing.assert_array_equal(out, [0, 0])
 
   def test_invert_monochrome1(self):
     arr = np.array([0, 1, 65535], dtype=np.uint16)
     np.testing.assert_array_equal(
-        pixels.invert_monochrome1(arr, _mono(PhotometricInterpretation=
+        display.invert_monochrome1(arr, _mono(PhotometricInterpretation=
                                              'MONOCHROME1')),
         [65535, 65534, 0])
-    assert pixels.invert_monochrome1(arr, _mono()) is arr
+    assert display.invert_monochrome1(arr, _mono()) is arr
 
   @pytest.mark.parametrize('attributes, bit_depth, expected', [
       ({}, None, 16),
@@ -335,8 +337,8 @@ class TestScaleAndInvert:
       ({'PhotometricInterpretation': 'PALETTE COLOR'}, None, 8),
   ])
   def test_output_bit_depth(self, attributes, bit_depth, expected):
-    options = pixels.PixelOptions(bit_depth=bit_depth)
-    assert pixels.output_bit_depth(_mono(**attributes), options) == expected
+    options = display.PixelOptions(bit_depth=bit_depth)
+    assert display.output_bit_depth(_mono(**attributes), options) == expected
 
 
 class TestToRgb8:
@@ -354,44 +356,44 @@ class TestToRgb8:
 
   def test_palette_8_bit(self):
     ds = self._palette(8, [0, 10, 255], [1, 20, 128], [2, 30, 0])
-    out = pixels.to_rgb8(np.array([[0, 1, 2, 9]], dtype=np.uint8), ds)
+    out = display.to_rgb8(np.array([[0, 1, 2, 9]], dtype=np.uint8), ds)
     assert out.dtype == np.uint8 and out.shape == (1, 4, 3)
     np.testing.assert_array_equal(
         out[0], [[0, 1, 2], [10, 20, 30], [255, 128, 0], [255, 128, 0]])
 
   def test_palette_16_bit_is_scaled(self):
     ds = self._palette(16, [0, 65535], [257, 32768], [65535, 0])
-    out = pixels.to_rgb8(np.array([[0, 1]], dtype=np.uint8), ds)
+    out = display.to_rgb8(np.array([[0, 1]], dtype=np.uint8), ds)
     np.testing.assert_array_equal(out[0], [[0, 1, 255], [255, 128, 0]])
 
   def test_palette_of_8_bit_entries_in_16_bit_words(self):
     ds = self._palette(16, [0, 255], [128, 0], [255, 1])
     ds.RedPaletteColorLookupTableDescriptor = [2, 0, 8]
-    out = pixels.to_rgb8(np.array([[0, 1]], dtype=np.uint8), ds)
+    out = display.to_rgb8(np.array([[0, 1]], dtype=np.uint8), ds)
     np.testing.assert_array_equal(out[0], [[0, 128, 255], [255, 0, 1]])
 
   def test_rgb_8_bit_passes_through(self):
     ds = _mono(PhotometricInterpretation='RGB', SamplesPerPixel=3,
                BitsStored=8, BitsAllocated=8)
     arr = np.arange(18, dtype=np.uint8).reshape(2, 3, 3)
-    np.testing.assert_array_equal(pixels.to_rgb8(arr, ds), arr)
+    np.testing.assert_array_equal(display.to_rgb8(arr, ds), arr)
 
   def test_rgb_12_bit_is_scaled(self):
     ds = _mono(PhotometricInterpretation='RGB', SamplesPerPixel=3)
     arr = np.array([[[0, 4095, 2048]]], dtype=np.uint16)
-    np.testing.assert_array_equal(pixels.to_rgb8(arr, ds), [[[0, 255, 128]]])
+    np.testing.assert_array_equal(display.to_rgb8(arr, ds), [[[0, 255, 128]]])
 
   def test_unsupported_colour_space(self):
     ds = _mono(PhotometricInterpretation='YBR_PARTIAL_422', SamplesPerPixel=3)
     with pytest.raises(ValueError, match='YBR_PARTIAL_422'):
-      pixels.to_rgb8(np.zeros((1, 1, 3), dtype=np.uint8), ds)
+      display.to_rgb8(np.zeros((1, 1, 3), dtype=np.uint8), ds)
 
 
 class TestResizeSquare:
 
   def test_tall_grayscale_is_centred_between_black_bands(self):
     arr = np.full((100, 50), 40000, dtype=np.uint16)
-    out = pixels.resize_square(arr, 64)
+    out = display.resize_square(arr, 64)
     assert out.shape == (64, 64) and out.dtype == np.uint16
     assert (out[:, :16] == 0).all() and (out[:, 48:] == 0).all()
     assert (out[:, 16:48] == 40000).all()
@@ -399,20 +401,20 @@ class TestResizeSquare:
   def test_wide_rgb_keeps_channels(self):
     arr = np.zeros((30, 60, 3), dtype=np.uint8)
     arr[..., 1] = 200
-    out = pixels.resize_square(arr, 32)
+    out = display.resize_square(arr, 32)
     assert out.shape == (32, 32, 3) and out.dtype == np.uint8
     assert (out[:8] == 0).all() and (out[24:] == 0).all()
     np.testing.assert_array_equal(out[8:24, :, 1], 200)
     assert (out[8:24, :, [0, 2]] == 0).all()
 
   def test_odd_band_goes_to_the_right(self):
-    out = pixels.resize_square(np.full((10, 7), 9, dtype=np.uint8), 10)
+    out = display.resize_square(np.full((10, 7), 9, dtype=np.uint8), 10)
     np.testing.assert_array_equal(out[0], [0, 9, 9, 9, 9, 9, 9, 9, 0, 0])
 
   def test_downscale_is_antialiased(self):
     checkerboard = (np.indices((16, 16)).sum(axis=0) % 2 * 200).astype(
         np.uint8)
-    out = pixels.resize_square(checkerboard, 4)
+    out = display.resize_square(checkerboard, 4)
     assert (np.abs(out.astype(int) - 100) <= 10).all()
 
 
@@ -422,7 +424,7 @@ class TestRender:
     ds = _mono(PhotometricInterpretation='MONOCHROME1', WindowCenter=2048,
                WindowWidth=4096, VOILUTFunction='LINEAR_EXACT')
     stored = np.array([[0, 1024, 2048], [3072, 4095, 4095]], dtype=np.uint16)
-    out, bit_depth = pixels.render(stored, ds, pixels.PixelOptions())
+    out, bit_depth = display.render(stored, ds, display.PixelOptions())
     expected = 65535 - np.rint(stored / 4096 * 4095 * 65535 / 4095)
     assert bit_depth == 16 and out.dtype == np.uint16
     np.testing.assert_array_equal(out, expected)
@@ -431,17 +433,17 @@ class TestRender:
   def test_voi_switch_off_uses_modality_range(self):
     ds = _mono(WindowCenter=100, WindowWidth=10)
     stored = np.array([[0, 100, 4095]], dtype=np.uint16)
-    with_voi, _ = pixels.render(stored, ds, pixels.PixelOptions(bit_depth=8))
-    without, _ = pixels.render(stored, ds,
-                               pixels.PixelOptions(apply_voi=False,
+    with_voi, _ = display.render(stored, ds, display.PixelOptions(bit_depth=8))
+    without, _ = display.render(stored, ds,
+                               display.PixelOptions(apply_voi=False,
                                                    bit_depth=8))
     # LINEAR at the centre: ((100 - 99.5) / 9 + 0.5) * 255 = 141.7.
     np.testing.assert_array_equal(with_voi, [[0, 142, 255]])
     np.testing.assert_array_equal(without, [[0, 6, 255]])
 
   def test_resize_option(self):
-    out, _ = pixels.render(np.zeros((2, 3), dtype=np.uint16), _mono(),
-                           pixels.PixelOptions(resize=12))
+    out, _ = display.render(np.zeros((2, 3), dtype=np.uint16), _mono(),
+                           display.PixelOptions(resize=12))
     assert out.shape == (12, 12)
 
 
@@ -520,7 +522,7 @@ def test_mr_window_matches_pydicom():
   expected = np.rint(windowed + 32768)
   (frame,) = _frames(path)
   np.testing.assert_array_equal(frame.pixels, expected)
-  (eight_bit,) = _frames(path, pixels.PixelOptions(bit_depth=8))
+  (eight_bit,) = _frames(path, display.PixelOptions(bit_depth=8))
   np.testing.assert_array_equal(eight_bit.pixels,
                                 np.rint((windowed + 32768) * 255 / 65535))
 
@@ -562,7 +564,7 @@ def test_deflated_file_object_matches_pydicom():
   path = _testdata('image_dfl.dcm')
   with open(path, 'rb') as f:
     f.seek(5)
-    (frame,) = pixels.iter_frames(f, _header(path), pixels.PixelOptions())
+    (frame,) = decoders.iter_frames(f, _header(path), display.PixelOptions())
     assert f.tell() == 5
   np.testing.assert_array_equal(frame.pixels, pydicom.dcmread(path).pixel_array)
 
@@ -572,7 +574,7 @@ def test_frame_indices_from_file_object():
   everything = _frames(path)
   with open(path, 'rb') as f:
     f.seek(17)
-    chosen = list(pixels.iter_frames(f, _header(path), pixels.PixelOptions(),
+    chosen = list(decoders.iter_frames(f, _header(path), display.PixelOptions(),
                                      frame_indices=[3, 1]))
     assert f.tell() == 17
   assert [frame.index for frame in chosen] == [3, 1]
@@ -607,7 +609,7 @@ def test_preferred_plugin_decodes_first(seven_bit_jpeg_ls, caplog):
 
 def test_preferred_plugin_failure_falls_back(seven_bit_jpeg_ls, monkeypatch):
   path, expected = seven_bit_jpeg_ls
-  monkeypatch.setitem(pixels._PREFERRED_PLUGINS, uid.JPEGLSLossless, 'gdcm')
+  monkeypatch.setitem(decoders._PREFERRED_PLUGINS, uid.JPEGLSLossless, 'gdcm')
   (frame,) = _frames(path)
   np.testing.assert_array_equal(frame.pixels, expected)
 
@@ -625,9 +627,9 @@ class TestDecodeErrors:
     with open(header_path or source, 'rb') as f:
       header = pydicom.dcmread(f, stop_before_pixels=True)
       with pytest.raises(Exception) as raised:
-        pixels.check_pixel_data(f, header, f.tell())
-        list(pixels.iter_frames(source, header, pixels.PixelOptions()))
-    return pixels.decode_error_reason(raised.value)
+        integrity.check_pixel_data(f, header, f.tell())
+        list(decoders.iter_frames(source, header, display.PixelOptions()))
+    return integrity.decode_error_reason(raised.value)
 
   def _with_codestream(self, tmp_path, name, change):
     ds = pydicom.dcmread(_testdata(name))
@@ -672,8 +674,8 @@ class TestDecodeErrors:
     path = _testdata('emri_small_jpeg_2k_lossless_too_short.dcm')
     with open(path, 'rb') as f:
       header = pydicom.dcmread(f, stop_before_pixels=True)
-      assert pixels.check_pixel_data(f, header, f.tell()) == (
-          pixels.MISSING_SEQUENCE_DELIMITER)
+      assert integrity.check_pixel_data(f, header, f.tell()) == (
+          integrity.MISSING_SEQUENCE_DELIMITER)
     assert len(_frames(path)) == 10
 
   def test_complete_pixel_data_needs_no_repair(self):
@@ -681,7 +683,7 @@ class TestDecodeErrors:
                  'SC_rgb_jpeg.dcm'):
       with open(_testdata(name), 'rb') as f:
         header = pydicom.dcmread(f, stop_before_pixels=True)
-        assert pixels.check_pixel_data(f, header, f.tell()) == ''
+        assert integrity.check_pixel_data(f, header, f.tell()) == ''
 
   def test_transfer_syntax_without_decoder(self, tmp_path):
     ds = pydicom.dcmread(_testdata('CT_small.dcm'))
@@ -689,7 +691,7 @@ class TestDecodeErrors:
     ds.PixelData = encapsulate([ds.PixelData])
     path = tmp_path / 'mpeg2.dcm'
     ds.save_as(path)
-    with pytest.raises(pixels.UnsupportedTransferSyntaxError):
+    with pytest.raises(integrity.UnsupportedTransferSyntaxError):
       _frames(str(path))
     assert self._reason(str(path)) == rejects.UNSUPPORTED_TRANSFER_SYNTAX
 
@@ -707,4 +709,4 @@ class TestDecodeErrors:
     assert self._reason(str(path)) == rejects.NO_PIXEL_DATA
 
   def test_other_errors_are_undecodable(self):
-    assert pixels.decode_error_reason(ValueError('boom')) == rejects.UNDECODABLE
+    assert integrity.decode_error_reason(ValueError('boom')) == rejects.UNDECODABLE

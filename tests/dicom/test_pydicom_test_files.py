@@ -21,7 +21,8 @@ from image_example_gen import codecs
 from image_example_gen import DicomExampleGen
 from image_example_gen import executor_base
 from image_example_gen import keys
-from image_example_gen.dicom import pixels
+from image_example_gen.dicom import decoders
+from image_example_gen.dicom import display
 from image_example_gen.executor_base import read_rejects
 
 
@@ -104,7 +105,7 @@ def test_big_endian_palettes_equal_their_little_endian_twins(little, big):
     path = pydicom_data.get_testdata_file(name)
     header = pydicom.dcmread(path, stop_before_pixels=True)
     return [codecs.encode_png(frame.pixels) for frame in
-            pixels.iter_frames(path, header, pixels.PixelOptions())]
+            decoders.iter_frames(path, header, display.PixelOptions())]
 
   assert encoded(little) == encoded(big)
 

@@ -2,8 +2,8 @@
 
 Per file: pydicom reads the header (`stop_before_pixels`); the declared size
 is checked against the limits and the pixel data's length against the header
-(`pixels.check_pixel_data`), before any pixel is decoded; the frames are then
-decoded and rendered one at a time (`pixels.iter_frames`) and PNG-encoded.
+(`integrity.check_pixel_data`), before any pixel is decoded; the frames are then
+decoded and rendered one at a time (`decoders.iter_frames`) and PNG-encoded.
 Labels, extra columns and the patient id come from the file's row of the
 labels CSV when one is joined (`table_join`).
 """
@@ -26,7 +26,9 @@ from image_example_gen import listing
 from image_example_gen import rejects
 from image_example_gen import tables
 from image_example_gen.dicom import metadata
-from image_example_gen.dicom import pixels
+from image_example_gen.dicom import decoders
+from image_example_gen.dicom import display
+from image_example_gen.dicom import integrity
 
 # Which frames of a multi-frame file become Examples.
 MULTI_FRAME_POLICIES = ('all', 'first', 'middle')
@@ -65,7 +67,7 @@ class DicomFileConverter(conversion.FileConverter):
   """Reads, labels, decodes and renders one DICOM file."""
 
   def __init__(self, key_source: Optional[str], attributes: Sequence[str],
-               options: pixels.PixelOptions, multi_frame: str,
+               options: display.PixelOptions, multi_frame: str,
                limits: limits_lib.SizeLimits, salt: str):
     """Configures the converter.
 
@@ -106,7 +108,7 @@ class DicomFileConverter(conversion.FileConverter):
                     row: Optional[tables.Row]) -> conversion.Converted:
     ds = _read_header(f)
     pixel_data_offset = f.tell()
-    reason = pixels.check_pixel_attributes(ds)
+    reason = integrity.check_pixel_attributes(ds)
     if reason:
       raise rejects.RejectError(reason, 'Image Pixel module incomplete')
     num_frames = int(ds.get('NumberOfFrames') or 1)
@@ -123,9 +125,9 @@ class DicomFileConverter(conversion.FileConverter):
     image_key = keys.keyed_hash(image_id, self._salt, 'image')
     examples = []
     try:
-      repaired = pixels.check_pixel_data(f, ds, pixel_data_offset)
+      repaired = integrity.check_pixel_data(f, ds, pixel_data_offset)
       f.seek(0)
-      for frame in pixels.iter_frames(
+      for frame in decoders.iter_frames(
           f, ds, self._options, frame_indices(num_frames, self._multi_frame)):
         height, width = frame.pixels.shape[:2]
         channels = 1 if frame.pixels.ndim == 2 else frame.pixels.shape[2]
@@ -142,7 +144,7 @@ class DicomFileConverter(conversion.FileConverter):
       raise rejects.RejectError(rejects.UNREADABLE,
                                 f'{type(e).__name__}: {e}') from e
     except Exception as e:  # pylint: disable=broad-except
-      raise rejects.RejectError(pixels.decode_error_reason(e),
+      raise rejects.RejectError(integrity.decode_error_reason(e),
                                 f'{type(e).__name__}: {e}') from e
     return conversion.Converted(examples, repaired=repaired)
 

@@ -17,7 +17,7 @@ from image_example_gen import table_join
 from image_example_gen import tables
 from image_example_gen.dicom import converter as converter_lib
 from image_example_gen.dicom import metadata
-from image_example_gen.dicom import pixels
+from image_example_gen.dicom import display
 
 LABELS_CSV_KEY = 'labels_csv'
 LABEL_KEY_COLUMN_KEY = 'label_key_column'
@@ -53,8 +53,8 @@ def table_spec(exec_properties: Dict[str, Any]) -> Optional[tables.TableSpec]:
       group_column=exec_properties.get(PATIENT_COLUMN_KEY) or None)
 
 
-def pixel_options(exec_properties: Dict[str, Any]) -> pixels.PixelOptions:
-  return pixels.PixelOptions(
+def pixel_options(exec_properties: Dict[str, Any]) -> display.PixelOptions:
+  return display.PixelOptions(
       apply_voi=bool(exec_properties[APPLY_VOI_KEY]),
       bit_depth=exec_properties.get(BIT_DEPTH_KEY) or None,
       resize=exec_properties.get(RESIZE_KEY) or None)
