@@ -8,7 +8,7 @@ JPEG 2000 lossless, a window; 4 images per patient) with an RSNA-like
     defaults (full size, 16-bit PNG) and, on 2 workers, with the seeds'
     output (`resize=512`, `bit_depth=8`);
   * the floor: a single-process loop doing only decode (the component's
-    plugin) + VOI (pydicom) + PNG encode (the component's TensorFlow codec);
+    plugin) + VOI (pydicom) + PNG encode (the component's codec);
   * the seeds' recipe on the same files: pydicom `pixel_array`, min-max to
     8 bits, Pillow resize to 512x512, PNG, `tf.io.TFRecordWriter` one record
     at a time, with a pandas `df[df.image_id == id]` lookup per image;
@@ -29,8 +29,8 @@ Usage (from the repository root):
 compare peak memory at N and 10N. `--decoders` times every installed pydicom
 decoding plugin on one mammogram per transfer syntax (JPEG 2000, JPEG-LS and
 RLE lossless), compares the fastest with the component's preferred plugin,
-and times the PNG encoding of the frame, rendered as the component does it,
-at several zlib levels.
+and times the component's PNG encoder against TensorFlow's and Pillow's on
+the frame as the component renders it.
 """
 
 import argparse
@@ -380,6 +380,13 @@ def _best_of(fn: Callable[[], Any], repeats: int) -> _common.Timing:
              key=lambda t: t.wall)
 
 
+def _pillow_png(pixels: np.ndarray) -> bytes:
+  buffer = io.BytesIO()
+  Image.fromarray(pixels).save(buffer, format='PNG',
+                               compress_level=codecs.PNG_COMPRESSION)
+  return buffer.getvalue()
+
+
 def _decoders(repeats: int) -> None:
   """Times each installed decoding plugin per lossless transfer syntax."""
   print(f'Decoding plugins on one {ROWS}x{COLUMNS} {BITS_STORED}-bit '
@@ -432,20 +439,40 @@ def _decoders(repeats: int) -> None:
               f'{timing.wall * 1000:>6.0f} ms wall {timing.cpu * 1000:>6.0f} '
               'ms CPU')
   ds = _dataset(stored, uid.JPEG2000Lossless, 'pylibjpeg')
-  print(f'\nPNG encoding (TensorFlow) of the frame as the component renders '
-        f'it; the component uses level {codecs.PNG_COMPRESSION}:')
+  print(f'\nPNG encoders on the frame as the component renders it, zlib level '
+        f'{codecs.PNG_COMPRESSION}: the component\'s (numpy + zlib, Sub '
+        'filter), TensorFlow\'s and Pillow\'s; each output decoded by '
+        'TensorFlow must equal the input:')
+  encoders = {
+      'component': codecs.encode_png,
+      'tensorflow': lambda a: tf.io.encode_png(
+          a[..., np.newaxis] if a.ndim == 2 else a,
+          compression=codecs.PNG_COMPRESSION).numpy(),
+      'pillow': _pillow_png,
+  }
   for name, options in (('defaults (window, 16-bit)', display.PixelOptions()),
                         ('apply_voi=False (16-bit)',
                          display.PixelOptions(apply_voi=False)),
                         ('bit_depth=8 (window)',
-                         display.PixelOptions(bit_depth=8))):
-    rendered = display.render(stored, ds, options)[0][..., np.newaxis]
-    for level in (1, 3, 6):
-      size = len(tf.io.encode_png(rendered, compression=level).numpy())
-      timing = _best_of(lambda r=rendered, l=level: tf.io.encode_png(
-          r, compression=l).numpy(), repeats)
-      print(f'  {name:<26} level {level}: {timing.wall * 1000:>6.0f} ms wall '
-            f'{timing.cpu * 1000:>6.0f} ms CPU, {size / 2**20:.2f} MiB')
+                         display.PixelOptions(bit_depth=8)),
+                        ('resize=512, bit_depth=8',
+                         display.PixelOptions(resize=512, bit_depth=8))):
+    rendered = display.render(stored, ds, options)[0]
+    timings = {}
+    for encoder_name, encode in encoders.items():
+      encoded = encode(rendered)
+      decoded = tf.io.decode_png(encoded, dtype=tf.as_dtype(
+          rendered.dtype)).numpy()[..., 0]
+      if not np.array_equal(decoded, rendered):
+        raise AssertionError(f'{encoder_name} PNG decodes to other pixels.')
+      timings[encoder_name] = _best_of(lambda e=encode, r=rendered: e(r),
+                                       repeats)
+      print(f'  {name:<26} {encoder_name:<10} '
+            f'{timings[encoder_name].wall * 1000:>6.1f} ms wall '
+            f'{timings[encoder_name].cpu * 1000:>6.1f} ms CPU, '
+            f'{len(encoded) / 2**20:.2f} MiB')
+    print(f'  {name:<26} component / tensorflow CPU: '
+          f'{timings["component"].cpu / timings["tensorflow"].cpu:.2f}')
   print(f'end: {_common.load_average()}')
 
 
@@ -454,7 +481,7 @@ def main(argv: List[str]) -> None:
                                    n=128, small_n=4, repeats=1,
                                    scale_modes='mp2')
   parser.add_argument('--decoders', action='store_true',
-                      help='time the decoding plugins and PNG levels only')
+                      help='time the decoding plugins and PNG encoders only')
   parser.add_argument('--resize-n', type=int, default=64,
                       help='mammograms per transfer syntax of the resize '
                       'comparison (0: skip it)')
