@@ -134,7 +134,11 @@ def test_reject_detail_names_the_rule_and_the_attribute():
 
   assert decision.detail.startswith('secondary_capture: ')
   assert 'Secondary Capture Image Storage' in decision.detail
-  assert 'Burned In Annotation is absent, not NO' in decision.detail
+  assert 'Burned In Annotation is absent' in decision.detail
+  # A header value never reaches a reject record.
+  odd = burned_in.decide(_header(**_SC, BurnedInAnnotation='DOE JANE'),
+                         R.CROP)
+  assert 'not exactly NO' in odd.detail and 'DOE' not in odd.detail
 
 
 @pytest.mark.parametrize('regions, expected', [

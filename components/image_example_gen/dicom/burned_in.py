@@ -174,7 +174,9 @@ def matching_rule(ds: Dataset) -> Tuple[str, str]:
             'Burned In Annotation is YES: the pixels identify the patient')
   if burned_in == 'NO':
     return '', ''
-  not_no = f'and Burned In Annotation is {burned_in or "absent"}, not NO'
+  # The value itself is not repeated: a header value never reaches a record.
+  not_no = ('and Burned In Annotation is ' +
+            ('absent' if not burned_in else 'not exactly NO'))
   if ultrasound:
     return ULTRASOUND_WITHOUT_REGIONS, (
         f'ultrasound without Sequence of Ultrasound Regions {not_no}: '
