@@ -297,3 +297,26 @@ def test_command_line(tmp_path, capsys):
   assert list((tmp_path / 'dicom' / 'train_images').glob('*/*.dcm'))
   assert list((tmp_path / 'images').glob('digit_*/*'))
   assert 'good DICOM files' in capsys.readouterr().out
+
+
+def test_burned_in_sample_is_deterministic_and_burns_its_phi(tmp_path, capsys):
+  assert sample_data.main(['--out', str(tmp_path / 'a'), '--kind',
+                           'burned_in']) == 0
+  assert 'PHI in their pixels' in capsys.readouterr().out
+  again = sample_data.make_burned_in_sample(tmp_path / 'b')
+  written = sorted(p.relative_to(tmp_path / 'a').as_posix()
+                   for p in (tmp_path / 'a').rglob('*.dcm'))
+
+  assert written == sorted(f.rel_path for f in again.files)
+  for rel_path in written:
+    assert ((tmp_path / 'a' / rel_path).read_bytes() ==
+            (tmp_path / 'b' / rel_path).read_bytes())
+  burned = [f for f in again.files if f.burned_in_text]
+  assert len(burned) == 9
+  for file in again.files:
+    header = pydicom.dcmread(again.root / file.rel_path)
+    assert len(file.pixels) == int(header.get('NumberOfFrames') or 1)
+    if file.burned_in_text:
+      # The text in the pixels is the header's PHI.
+      assert file.burned_in_text[:2] == (str(header.PatientName),
+                                         header.PatientID)

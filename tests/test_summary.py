@@ -32,6 +32,9 @@ def test_stats_merge_and_report():
   first.add_file('train', 10, b'i1', b'p1', [1], 1, '')
   second.add_file('train', 20, b'i2', b'p1', [1, 2], 2, 'missing_delimiter')
   second.add_reject('truncated')
+  first.tally(['cropped_to_regions/ultrasound_regions'])
+  second.tally(['cropped_to_regions/ultrasound_regions',
+                'burned_in_rejected/secondary_capture'])
 
   merged = summary.merge_all([first, second])
   report = merged.to_json(['train', 'eval'])
@@ -46,3 +49,5 @@ def test_stats_merge_and_report():
   assert report['rejects'] == {'decode/truncated': 1}
   assert report['repaired_files'] == {'count': 1,
                                       'reasons': {'missing_delimiter': 1}}
+  assert report['tallies'] == {'burned_in_rejected/secondary_capture': 1,
+                               'cropped_to_regions/ultrasound_regions': 2}

@@ -64,10 +64,13 @@ class Converted:
       sequence delimiter); counted in the summary's `repaired_files`.
     content_digest: '' or a digest of the file's bytes, for counting
       byte-identical files (image folders).
+    tallies: names counted in the summary, handed to the executor's
+      `summary_entries` (e.g. DICOM's 'cropped_to_regions/<rule>').
   """
   examples: List[example_lib.Example]
   repaired: str = ''
   content_digest: str = ''
+  tallies: Tuple[str, ...] = ()
 
 
 class FileConverter(abc.ABC):
@@ -215,6 +218,7 @@ class _ConvertBatchFn(beam.DoFn):
         row = joined.row_or_raise()
       return converter.convert(item, row)
     except rejects_lib.RejectError as e:
+      self._stats.tally(e.tallies)
       return self._reject(item.rel_path, e.reason, e.detail)
     except Exception as e:  # pylint: disable=broad-except
       # A bug or an exotic file: one reject, never a failed job.
@@ -248,6 +252,7 @@ class _ConvertBatchFn(beam.DoFn):
         split, item.size, _first_bytes(first, example_lib.IMAGE_KEY),
         _first_bytes(first, self._group_key), labels, len(result.examples),
         result.repaired)
+    self._stats.tally(result.tallies)
     self._examples.inc(len(result.examples))
     self._bytes.inc(item.size)
     self._done += 1

@@ -139,9 +139,11 @@ class ImageExampleGenExecutor(base_beam_executor.BaseBeamExecutor, abc.ABC):
     examples_utils.set_file_format(examples, 'tfrecords_gzip')
     summary, reject_counts = self._summarize(parts_dir)
     fileio.rmtree(parts_dir)
+    entries = self.summary_entries(exec_properties, summary.pop('tallies'))
+    summary.update(entries)
     for line in format_summary(summary, reject_counts):
       logging.info('%s', line)
-    _record(examples, summary)
+    _record(examples, summary, entries)
     rejects_lib.check_reject_fraction(
         reject_counts, summary['converted_files'],
         float(exec_properties[MAX_REJECT_FRACTION_KEY]))
@@ -149,6 +151,18 @@ class ImageExampleGenExecutor(base_beam_executor.BaseBeamExecutor, abc.ABC):
   def list_table_keys(self) -> bool:
     """Whether the summary may list keys of rows without a file."""
     return True
+
+  def summary_entries(self, exec_properties: Dict[str, Any],
+                      tallies: Mapping[str, int]) -> Dict[str, Any]:
+    """More entries of the summary, also custom properties of the artifact.
+
+    Args:
+      exec_properties: the component's parameters.
+      tallies: name -> files, of what the converters reported
+        (`conversion.Converted.tallies`).
+    """
+    del exec_properties, tallies
+    return {}
 
   def _summarize(
       self, parts_dir: str
@@ -234,7 +248,8 @@ def format_summary(summary: Mapping[str, Any],
   return lines
 
 
-def _record(examples: artifact.Artifact, summary: Dict[str, Any]) -> None:
+def _record(examples: artifact.Artifact, summary: Dict[str, Any],
+            entries: Mapping[str, Any]) -> None:
   """Writes ingest_summary.json and the counts as custom properties."""
   with fileio.open(os.path.join(examples.uri, SUMMARY_FILE), 'w') as f:
     f.write(json.dumps(summary, indent=2, sort_keys=True))
@@ -247,7 +262,8 @@ def _record(examples: artifact.Artifact, summary: Dict[str, Any]) -> None:
   examples.set_int_custom_property('num_repaired_files',
                                    summary['repaired_files']['count'])
   for key, value in sorted({**summary.get('duplicates', {}),
-                            **summary.get('metadata', {})}.items()):
+                            **summary.get('metadata', {}),
+                            **entries}.items()):
     if isinstance(value, int):
       examples.set_int_custom_property(key, value)
     elif isinstance(value, dict):

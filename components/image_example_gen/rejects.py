@@ -37,6 +37,7 @@ UNKNOWN_CLASS = 'unknown_class'            # class not in `class_names`
 OUTSIDE_CLASS_FOLDER = 'outside_class_folder'  # file directly in input_base
 INVALID_IMAGE = 'invalid_image'            # decoded, but unusable (0 px, odd shape)
 TOO_LARGE = 'too_large'                    # header declares more than the size limits
+BURNED_IN_ANNOTATION = 'burned_in_annotation'  # pixels may show PHI (burned_in.py)
 
 REASON_STAGE = {
     EMPTY_FILE: READ,
@@ -57,6 +58,7 @@ REASON_STAGE = {
     OUTSIDE_CLASS_FOLDER: LABEL,
     INVALID_IMAGE: VALIDATE,
     TOO_LARGE: VALIDATE,
+    BURNED_IN_ANNOTATION: VALIDATE,
 }
 
 # Where rejects go inside the Examples artifact: <uri>/rejects/rejects-*.jsonl
@@ -69,14 +71,17 @@ class RejectError(Exception):
   Attributes:
     reason: a reason constant of this module.
     detail: a short explanation for the reject record.
+    tallies: names counted in the summary (`conversion.Converted.tallies`).
   """
 
-  def __init__(self, reason: str, detail: str = ''):
+  def __init__(self, reason: str, detail: str = '',
+               tallies: Tuple[str, ...] = ()):
     if reason not in REASON_STAGE:
       raise ValueError(f'Unknown reject reason {reason!r}.')
     super().__init__(reason, detail)
     self.reason = reason
     self.detail = detail
+    self.tallies = tallies
 
   def __str__(self) -> str:
     return f'{self.reason}: {self.detail}'

@@ -85,6 +85,8 @@ class IngestStats:
       default_factory=collections.Counter)
   repaired: collections.Counter = dataclasses.field(
       default_factory=collections.Counter)
+  tallies: collections.Counter = dataclasses.field(
+      default_factory=collections.Counter)
   splits: Dict[str, SplitStats] = dataclasses.field(default_factory=dict)
 
   def add_file(self, split: str, size: int, image_key: bytes,
@@ -106,6 +108,10 @@ class IngestStats:
   def add_reject(self, reason: str) -> None:
     self.rejects[reason] += 1
 
+  def tally(self, names: Iterable[str]) -> None:
+    """Counts what a converter reported of a file (`Converted.tallies`)."""
+    self.tallies.update(names)
+
   def split(self, name: str) -> SplitStats:
     if name not in self.splits:
       self.splits[name] = SplitStats()
@@ -116,6 +122,7 @@ class IngestStats:
     self.bytes_read += other.bytes_read
     self.rejects.update(other.rejects)
     self.repaired.update(other.repaired)
+    self.tallies.update(other.tallies)
     for name, split in other.splits.items():
       self.split(name).merge(split)
 
@@ -139,6 +146,7 @@ class IngestStats:
                     sorted(self.reject_counts().items())},
         'repaired_files': {'count': sum(self.repaired.values()),
                            'reasons': dict(sorted(self.repaired.items()))},
+        'tallies': dict(sorted(self.tallies.items())),
     }
 
 

@@ -197,6 +197,8 @@ def test_too_many_rejects_fail_naming_the_reasons(dicom_sample, tmp_path,
     ({'extra_attributes': ['SOPInstanceUID']}, 'SOPInstanceUID'),
     ({'bit_depth': 12}, 'bit_depth'),
     ({'multi_frame': 'every'}, 'multi_frame'),
+    ({'burned_in_annotation': 'blur'}, 'burned_in_annotation'),
+    ({'burned_in_annotation': None}, 'burned_in_annotation'),
     ({'max_reject_fraction': 1.5}, 'max_reject_fraction'),
 ])
 def test_bad_parameters_fail_at_construction(kwargs, message):

@@ -3,7 +3,9 @@
 Radiographs, CT, MR, US, multi-frame, colour, every transfer syntax, and
 deliberately broken files: nothing may crash, every file must end as
 Examples or one reject, and every file pydicom itself decodes must give
-images.
+images, unless a burned-in PHI rule rejects it (most of pydicom's files are
+secondary captures and ultrasound); with `burned_in_annotation='keep'` those
+give images too.
 """
 
 import json
@@ -21,6 +23,11 @@ from image_example_gen import codecs
 from image_example_gen import DicomExampleGen
 from image_example_gen import executor_base
 from image_example_gen import keys
+from image_example_gen import limits
+from image_example_gen import listing
+from image_example_gen import rejects
+from image_example_gen.dicom import burned_in
+from image_example_gen.dicom import converter
 from image_example_gen.dicom import decoders
 from image_example_gen.dicom import display
 from image_example_gen.executor_base import read_rejects
@@ -79,7 +86,8 @@ def test_every_file_is_examples_or_a_reject(test_files, run):
   decodable = [name for name in files
                if _pydicom_decodes(str(test_files / name))]
   assert len(decodable) > 100
-  lost = {name: rejected[name] for name in decodable if name in rejected}
+  lost = {name: rejected[name] for name in decodable if name in rejected and
+          rejected[name].reason != rejects.BURNED_IN_ANNOTATION}
   assert not lost
 
   assert sum(len(e) for e in examples.values()) >= len(decodable)
@@ -119,6 +127,64 @@ def test_no_palette_frame_is_black(run):
   for encoded in frames:
     decoded = tf.io.decode_png(encoded).numpy()
     assert decoded.shape[-1] == 3 and np.unique(decoded).size > 16
+
+
+# What the default does with pydicom's secondary captures and ultrasound.
+_BURNED_IN_REJECTS = {
+    'SC_rgb.dcm': burned_in.SECONDARY_CAPTURE,
+    'JPEG2000.dcm': burned_in.SECONDARY_CAPTURE,  # NM stored as SC.
+    'US1_J2KR.dcm': burned_in.ULTRASOUND_WITHOUT_REGIONS,
+    'color-px.dcm': burned_in.ULTRASOUND_WITHOUT_REGIONS,
+    # Its second region lies below its 350 rows: the regions describe other
+    # pixels (a resampled copy of OBXXXX1A).
+    'examples_palette.dcm': burned_in.ULTRASOUND_REGIONS,
+}
+# Rows and columns of the regions' bounding box, clipped to the frame.
+_CROPPED = {
+    'OBXXXX1A.dcm': (517, 680),  # Two regions; Max X1 = Columns.
+    'JPGLosslessP14SV1_1s_1f_8b.dcm': (721, 997),  # Marked NO all the same.
+    'color3d_jpeg_baseline.dcm': (384, 512),  # 120 frames.
+    'examples_ybr_color.dcm': (209, 236),  # Regions past the 240x320 frame.
+    'gdcm-US-ALOKA-16.dcm': (392, 608),  # Three regions.
+}
+
+
+def test_burned_in_rules_under_the_default(run):
+  artifact, examples, _ = run
+  rejected = {r.path: r for r in read_rejects(artifact.uri)}
+
+  for name, rule in _BURNED_IN_REJECTS.items():
+    assert rejected[name].reason == rejects.BURNED_IN_ANNOTATION
+    assert rejected[name].detail.startswith(f'{rule}: ')
+  assert 'outside the 800x350 image' in rejected['examples_palette.dcm'].detail
+  for name, shape in _CROPPED.items():
+    # Files sharing a SOP Instance UID (resampled copies) share the key.
+    shapes = [tf.io.decode_png(encoded).numpy().shape[:2]
+              for encoded in _frames_of_uid(examples, name)]
+    assert shape in shapes, name
+    assert set(shapes) <= set(_CROPPED.values()), name
+  assert [tf.io.decode_png(encoded).numpy().shape[:2] for encoded in
+          _frames_of_uid(examples, 'color3d_jpeg_baseline.dcm')].count(
+              _CROPPED['color3d_jpeg_baseline.dcm']) == 120
+  props = artifact.mlmd_artifact.custom_properties
+  assert props['cropped_to_regions'].int_value >= len(_CROPPED)
+
+
+def test_burned_in_rejects_give_images_when_kept(test_files, run):
+  artifact, _, _ = run
+  burned = {r.path for r in read_rejects(artifact.uri)
+            if r.reason == rejects.BURNED_IN_ANNOTATION}
+  keep = converter.DicomFileConverter(
+      None, (), display.PixelOptions(), 'first', limits.SizeLimits(), 'salt',
+      burned_in.KEEP)
+  kept = 0
+  for item in listing.list_files(str(test_files), '**'):
+    if item.rel_path in burned and _pydicom_decodes(item.path):
+      converted = keep.convert(item, None)
+      assert converted.examples, item.rel_path
+      assert converted.tallies[0].startswith(f'{burned_in.KEPT}/')
+      kept += 1
+  assert kept > 50
 
 
 def test_a_missing_sequence_delimiter_is_counted_as_repaired(run):

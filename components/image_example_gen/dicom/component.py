@@ -13,6 +13,7 @@ from image_example_gen import driver
 from image_example_gen import example
 from image_example_gen import limits
 from image_example_gen import tables
+from image_example_gen.dicom import burned_in
 from image_example_gen.dicom import executor
 from image_example_gen.dicom import metadata
 
@@ -35,6 +36,7 @@ class DicomExampleGenSpec(component_spec.ComponentSpec):
       executor.MULTI_FRAME_KEY: _P(type=str),
       executor.MAX_FRAMES_KEY: _P(type=int),
       executor.MAX_DECODED_BYTES_KEY: _P(type=int),
+      executor.BURNED_IN_ANNOTATION_KEY: _P(type=str),
   }
   INPUTS = {}
   OUTPUTS = component.FileBasedExampleGen.SPEC_CLASS.OUTPUTS
@@ -48,7 +50,9 @@ class DicomExampleGen(component.FileBasedExampleGen):
   docs/design.md and stored as PNG (16-bit for grayscale with more than 8 bits
   stored). Only allow-listed, non-identifying attributes become `dicom/*`
   features; patient and image ids become keyed hashes under the salt in
-  $IMAGE_EXAMPLE_GEN_SALT. By default `patient/key` hash buckets split 2:1
+  $IMAGE_EXAMPLE_GEN_SALT; pixels that may show names and dates are cropped
+  or rejected (`burned_in_annotation`), and the artifact records how
+  (`deidentification`). By default `patient/key` hash buckets split 2:1
   into `train` and `eval`, so no patient is in two splits.
   """
 
@@ -70,6 +74,7 @@ class DicomExampleGen(component.FileBasedExampleGen):
       bit_depth: Optional[int] = None,
       resize: Optional[int] = None,
       multi_frame: str = 'all',
+      burned_in_annotation: str = burned_in.CROP,
       max_pixels: int = component_base.DEFAULT_MAX_PIXELS,
       max_frames: int = limits.DEFAULT_MAX_FRAMES,
       max_decoded_bytes: int = limits.DEFAULT_MAX_DECODED_BYTES,
@@ -107,6 +112,13 @@ class DicomExampleGen(component.FileBasedExampleGen):
         padded with black (docs/design.md, pixels step 7). Default: stored size.
       multi_frame: frames kept from multi-frame files: 'all' (one Example
         per frame, with `dicom/frame_index`), 'first' or 'middle'.
+      burned_in_annotation: pixels that may show names, ids and dates
+        (docs/design.md §7): 'crop' (default) crops ultrasound to its
+        Sequence of Ultrasound Regions and rejects (`burned_in_annotation`)
+        Burned In Annotation YES, and ultrasound without regions, secondary
+        captures and photographs unless marked NO; 'reject' rejects
+        ultrasound with regions too; 'keep' keeps every file's pixels as
+        stored (data you have cleaned), warns, and counts `burned_in_kept`.
       max_pixels: reject (`too_large`) files whose header declares more
         pixels per frame (Rows x Columns), before decoding.
       max_frames: reject (`too_large`) files declaring more frames.
@@ -137,6 +149,7 @@ class DicomExampleGen(component.FileBasedExampleGen):
         executor.MULTI_FRAME_KEY: multi_frame,
         executor.MAX_FRAMES_KEY: max_frames,
         executor.MAX_DECODED_BYTES_KEY: max_decoded_bytes,
+        executor.BURNED_IN_ANNOTATION_KEY: burned_in_annotation,
         **component_base.shared_params(max_reject_fraction, max_pixels,
                                        shard_size_mb),
     }
@@ -148,6 +161,7 @@ class DicomExampleGen(component.FileBasedExampleGen):
     executor.pixel_options(params)
     executor.size_limits(params)
     metadata.resolve_attributes(tuple(extra_attributes))
+    burned_in.check_policy(burned_in_annotation)
     if multi_frame not in executor.MULTI_FRAME_POLICIES:
       raise ValueError(f'multi_frame must be one of '
                        f'{executor.MULTI_FRAME_POLICIES}, got {multi_frame!r}.')

@@ -2,8 +2,10 @@
 
 Per file: pydicom reads the header (`stop_before_pixels`); the declared size
 is checked against the limits and the pixel data's length against the header
-(`integrity.check_pixel_data`), before any pixel is decoded; the frames are then
-decoded and rendered one at a time (`decoders.iter_frames`) and PNG-encoded.
+(`integrity.check_pixel_data`), and the burned-in rules (`burned_in`) say
+whether the pixels are cropped, rejected or kept, before any pixel is
+decoded; the frames are then decoded and rendered one at a time
+(`decoders.iter_frames`) and PNG-encoded.
 Labels, extra columns and the patient id come from the file's row of the
 labels CSV when one is joined (`table_join`).
 """
@@ -25,6 +27,7 @@ from image_example_gen import limits as limits_lib
 from image_example_gen import listing
 from image_example_gen import rejects
 from image_example_gen import tables
+from image_example_gen.dicom import burned_in
 from image_example_gen.dicom import metadata
 from image_example_gen.dicom import decoders
 from image_example_gen.dicom import display
@@ -68,7 +71,8 @@ class DicomFileConverter(conversion.FileConverter):
 
   def __init__(self, key_source: Optional[str], attributes: Sequence[str],
                options: display.PixelOptions, multi_frame: str,
-               limits: limits_lib.SizeLimits, salt: str):
+               limits: limits_lib.SizeLimits, salt: str,
+               burned_in_annotation: str = burned_in.CROP):
     """Configures the converter.
 
     Args:
@@ -79,6 +83,8 @@ class DicomFileConverter(conversion.FileConverter):
       multi_frame: which frames become Examples (MULTI_FRAME_POLICIES).
       limits: size limits per frame and per file.
       salt: the HMAC salt of the keyed hashes.
+      burned_in_annotation: what happens to pixels that may show PHI
+        (`burned_in.POLICIES`).
     """
     self._key_source = key_source
     self._attributes = tuple(attributes)
@@ -86,6 +92,7 @@ class DicomFileConverter(conversion.FileConverter):
     self._multi_frame = multi_frame
     self._limits = limits
     self._salt = salt
+    self._burned_in_annotation = burned_in_annotation
 
   def join_key(self, item: listing.ListedFile) -> Optional[str]:
     """The file's key in the labels CSV: its stem or a header attribute."""
@@ -126,9 +133,14 @@ class DicomFileConverter(conversion.FileConverter):
     examples = []
     try:
       repaired = integrity.check_pixel_data(f, ds, pixel_data_offset)
+      pixel_rule = burned_in.decide(ds, self._burned_in_annotation)
+      if pixel_rule.outcome == burned_in.REJECTED:
+        raise rejects.RejectError(rejects.BURNED_IN_ANNOTATION,
+                                  pixel_rule.detail, pixel_rule.tallies)
       f.seek(0)
       for frame in decoders.iter_frames(
-          f, ds, self._options, frame_indices(num_frames, self._multi_frame)):
+          f, ds, self._options, frame_indices(num_frames, self._multi_frame),
+          pixel_rule.regions):
         height, width = frame.pixels.shape[:2]
         channels = 1 if frame.pixels.ndim == 2 else frame.pixels.shape[2]
         frame_features = dict(features)
@@ -146,7 +158,8 @@ class DicomFileConverter(conversion.FileConverter):
     except Exception as e:  # pylint: disable=broad-except
       raise rejects.RejectError(integrity.decode_error_reason(e),
                                 f'{type(e).__name__}: {e}') from e
-    return conversion.Converted(examples, repaired=repaired)
+    return conversion.Converted(examples, repaired=repaired,
+                                tallies=pixel_rule.tallies)
 
   def _label_features(self, ds: pydicom.Dataset, row: Optional[tables.Row],
                       image_id: str) -> Dict[str, Any]:

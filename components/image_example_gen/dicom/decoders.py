@@ -65,6 +65,7 @@ def iter_frames(
     ds: Dataset,
     options: display.PixelOptions,
     frame_indices: Optional[Sequence[int]] = None,
+    regions: Sequence[display.Box] = (),
 ) -> Iterator[Frame]:
   """Decodes and renders frames one at a time (steps 1-7).
 
@@ -75,6 +76,9 @@ def iter_frames(
       the transfer syntax and the display steps.
     options: how to render.
     frame_indices: frames to yield, in this order; None: all frames.
+    regions: if any, every frame is cropped to them (`display.render`),
+      and decoded at full resolution: a reduced frame's samples near a
+      region's edge mix in pixels from outside it.
 
   Yields:
     `Frame`s, decoded with pydicom's `iter_pixels` one frame at a time (a
@@ -97,7 +101,8 @@ def iter_frames(
     raise IndexError(f'Frame indices {indices} outside the {number_of_frames} '
                      'frames of the file.')
   stored_frames = _iter_stored(source, transfer_syntax, frame_indices, indices)
-  if options.resize and transfer_syntax in _REDUCIBLE_SYNTAXES:
+  if (options.resize and transfer_syntax in _REDUCIBLE_SYNTAXES and
+      not regions):
     stored_frames = _with_fallback(
         _iter_reduced(source, ds, indices, options.resize), stored_frames,
         lambda done: _iter_stored(source, transfer_syntax, indices[done:],
@@ -114,7 +119,7 @@ def iter_frames(
       raise integrity.TruncatedPixelDataError(
           f'The pixel data ended before frame {index}.') from None
     pixels, bit_depth = display.render(
-        stored, display.frame_dataset(ds, index), options)
+        stored, display.frame_dataset(ds, index), options, regions)
     yield Frame(pixels=pixels, bit_depth=bit_depth, index=index)
 
 

@@ -15,12 +15,13 @@ decoding (`decoders.iter_frames`, step 1):
   4. `scale_to_bits`: to [0, 2**bit_depth - 1] from the range step 3 reports;
   5. `invert_monochrome1`: higher is brighter for every image;
   6. `to_rgb8`: colour images to 8-bit RGB;
+     `crop_to_regions`: ultrasound cropped to its regions (`burned_in`);
   7. `resize_square`: optional, aspect kept, centred on black.
 `render` chains steps 2-7. Step 8 (PNG) is `image_example_gen.codecs.encode_png`.
 """
 
 import dataclasses
-from typing import Optional, Tuple
+from typing import Optional, Sequence, Tuple
 
 import numpy as np
 from PIL import Image
@@ -28,6 +29,8 @@ from pydicom.dataset import Dataset
 from pydicom.pixels import processing
 
 ValueRange = Tuple[float, float]
+# (x0, y0, x1, y1): columns x0 .. x1 - 1 and rows y0 .. y1 - 1 of a frame.
+Box = Tuple[int, int, int, int]
 
 MONOCHROME = ('MONOCHROME1', 'MONOCHROME2')
 PALETTE_COLOR = 'PALETTE COLOR'
@@ -316,6 +319,27 @@ def palette_in_little_endian(ds: Dataset) -> Dataset:
   return swapped
 
 
+def crop_to_regions(arr: np.ndarray, regions: Sequence[Box]) -> np.ndarray:
+  """Before step 7: the bounding box of `regions`, pixels outside them black.
+
+  PS3.3 C.8.5.5 US Region Calibration: the Sequence of Ultrasound Regions
+  says where a frame's image data are; scanners write text beside them
+  (docs/design.md §7). `regions` are boxes within `arr`
+  (`burned_in.region_boxes`). The result is their bounding box, in which
+  pixels outside every region (between two disjoint regions) are 0, black
+  after step 5 for every image: no pixel from outside the regions is kept.
+  HxW and HxWxC alike.
+  """
+  left = min(box[0] for box in regions)
+  top = min(box[1] for box in regions)
+  right = max(box[2] for box in regions)
+  bottom = max(box[3] for box in regions)
+  out = np.zeros((bottom - top, right - left) + arr.shape[2:], arr.dtype)
+  for x0, y0, x1, y1 in regions:
+    out[y0 - top:y1 - top, x0 - left:x1 - left] = arr[y0:y1, x0:x1]
+  return out
+
+
 def resize_square(arr: np.ndarray, size: int,
                   full_shape: Optional[Tuple[int, int]] = None) -> np.ndarray:
   """Step 7: resizes to `size` x `size`, keeping the aspect ratio.
@@ -361,8 +385,8 @@ def resize_square(arr: np.ndarray, size: int,
   return out.reshape((size, size) + arr.shape[2:])
 
 
-def render(stored: np.ndarray, ds: Dataset,
-           options: PixelOptions) -> Tuple[np.ndarray, int]:
+def render(stored: np.ndarray, ds: Dataset, options: PixelOptions,
+           regions: Sequence[Box] = ()) -> Tuple[np.ndarray, int]:
   """Steps 2-7 on one decoded frame.
 
   Args:
@@ -370,6 +394,8 @@ def render(stored: np.ndarray, ds: Dataset,
     ds: the frame's header (`frame_dataset`): Image Pixel, Modality LUT, VOI
       LUT and palette attributes.
     options: how to render.
+    regions: if any, the frame is cropped to them before step 7
+      (`crop_to_regions`); `stored` must then be full-size.
 
   Returns:
     (pixels, bit_depth): HxW uint8/uint16 or HxWx3 uint8, and 8 or 16.
@@ -385,8 +411,13 @@ def render(stored: np.ndarray, ds: Dataset,
         scale_to_bits(values, value_range, bit_depth), ds)
   else:
     pixels = to_rgb8(stored, ds)
+  reduced = stored.shape[:2] != (ds.Rows, ds.Columns)
+  if regions:
+    if reduced:
+      raise ValueError('Regions are cropped from full-resolution frames, got '
+                       f'{stored.shape[:2]} for {ds.Rows}x{ds.Columns}.')
+    pixels = crop_to_regions(pixels, regions)
   if options.resize:
-    reduced = stored.shape[:2] != (ds.Rows, ds.Columns)
     pixels = resize_square(pixels, options.resize,
                            (ds.Rows, ds.Columns) if reduced else None)
   return pixels, bit_depth

@@ -4,7 +4,8 @@ The labels CSV is joined to the files in Beam (`table_join`); each file is
 converted by `converter.DicomFileConverter`.
 """
 
-from typing import Any, Dict, Optional, Sequence
+import logging
+from typing import Any, Dict, Mapping, Optional, Sequence
 
 import apache_beam as beam
 
@@ -15,7 +16,9 @@ from image_example_gen import keys
 from image_example_gen import limits as limits_lib
 from image_example_gen import table_join
 from image_example_gen import tables
+from image_example_gen.dicom import burned_in
 from image_example_gen.dicom import converter as converter_lib
+from image_example_gen.dicom import deidentification
 from image_example_gen.dicom import metadata
 from image_example_gen.dicom import display
 
@@ -32,6 +35,7 @@ RESIZE_KEY = 'resize'
 MULTI_FRAME_KEY = 'multi_frame'
 MAX_FRAMES_KEY = 'max_frames'
 MAX_DECODED_BYTES_KEY = 'max_decoded_bytes'
+BURNED_IN_ANNOTATION_KEY = 'burned_in_annotation'
 MAX_PIXELS_KEY = executor_base.MAX_PIXELS_KEY
 MAX_REJECT_FRACTION_KEY = executor_base.MAX_REJECT_FRACTION_KEY
 MULTI_FRAME_POLICIES = converter_lib.MULTI_FRAME_POLICIES
@@ -78,6 +82,12 @@ class Executor(executor_base.ImageExampleGenExecutor):
     if self._table is not None:
       # Fails now, naming the file and its columns.
       tables.read_columns(self._table, conversion.open_file)
+    if exec_properties[BURNED_IN_ANNOTATION_KEY] == burned_in.KEEP:
+      logging.warning(
+          "burned_in_annotation='keep': the pixels of ultrasound, secondary "
+          'captures, photographs and files marked Burned In Annotation YES '
+          'are kept as stored and may show names, ids and dates; counted as '
+          'burned_in_kept.')
 
   def make_converter(self, exec_properties: Dict[str, Any],
                      split_pattern: str) -> conversion.FileConverter:
@@ -87,7 +97,8 @@ class Executor(executor_base.ImageExampleGenExecutor):
         metadata.resolve_attributes(
             executor_base.list_property(exec_properties, EXTRA_ATTRIBUTES_KEY)),
         pixel_options(exec_properties), exec_properties[MULTI_FRAME_KEY],
-        size_limits(exec_properties), self._salt)
+        size_limits(exec_properties), self._salt,
+        exec_properties[BURNED_IN_ANNOTATION_KEY])
 
   def make_join(self, exec_properties: Dict[str, Any],
                 converters: Sequence[conversion.FileConverter]
@@ -101,3 +112,18 @@ class Executor(executor_base.ImageExampleGenExecutor):
     # Keys read from DICOM attributes (UIDs) never reach the summary.
     return (self._table is not None and
             self._table.key_source == tables.FILE_STEM)
+
+  def summary_entries(self, exec_properties: Dict[str, Any],
+                      tallies: Mapping[str, int]) -> Dict[str, Any]:
+    """The de-identification record, and the burned-in pixel counts."""
+    table = self._table
+    record = deidentification.record(
+        exec_properties[BURNED_IN_ANNOTATION_KEY],
+        metadata.resolve_attributes(
+            executor_base.list_property(exec_properties, EXTRA_ATTRIBUTES_KEY)),
+        ([table.label_column] if table and table.label_column else []) +
+        list(table.extra_columns if table else ()),
+        self._salt == keys.DEFAULT_SALT, tallies)
+    return {'deidentification': record,
+            burned_in.CROPPED: record[burned_in.CROPPED],
+            burned_in.KEPT: record[burned_in.KEPT]}

@@ -10,14 +10,16 @@ Both samples hold, on purpose, every input variant the ExampleGens must handle
 and one file for each way an input can be broken; the returned dataclasses say
 what each file is and how it is expected to end (Example or reject reason).
 A third sample, captioned images (`make_captioned_images`), has a Hugging
-Face style metadata.jsonl with a label and a description per image.
+Face style metadata.jsonl with a label and a description per image. A fourth
+(`make_burned_in_sample`) holds ultrasound, secondary captures and
+photographs with the patient's name and dates burned into their pixels.
 
 Command line (writes into empty or new folders; `both` writes `OUT/dicom` and
 `OUT/images`):
 
     python -m image_example_gen.sample_data --out OUT
-        --kind {dicom,images,both,captioned} --n N [--size PX] [--seed S]
-        [--images-per-patient K] [--split-folders]
+        --kind {dicom,images,both,captioned,burned_in} --n N [--size PX]
+        [--seed S] [--images-per-patient K] [--split-folders]
 
 `--split-folders` puts the image folder's classes under `train/`, `val/` and
 `test/`. The console script `image-example-gen-samples` is the same command.
@@ -48,3 +50,6 @@ from image_example_gen.sample_data.image_folder import FolderImage
 from image_example_gen.sample_data.image_folder import ImageFolderSample
 from image_example_gen.sample_data.image_folder import make_image_folder
 from image_example_gen.sample_data.image_folder import SPLIT_FOLDER_NAMES
+from image_example_gen.sample_data.ultrasound import BurnedInFile
+from image_example_gen.sample_data.ultrasound import BurnedInSample
+from image_example_gen.sample_data.ultrasound import make_burned_in_sample

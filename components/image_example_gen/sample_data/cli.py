@@ -7,6 +7,7 @@ from typing import Optional, Sequence
 from image_example_gen.sample_data.captioned import make_captioned_images
 from image_example_gen.sample_data.dicom import make_dicom_sample
 from image_example_gen.sample_data.image_folder import make_image_folder
+from image_example_gen.sample_data.ultrasound import make_burned_in_sample
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
@@ -17,10 +18,12 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
   parser.add_argument('--out', required=True,
                       help='a new or empty folder to write into')
   parser.add_argument('--kind',
-                      choices=('dicom', 'images', 'both', 'captioned'),
+                      choices=('dicom', 'images', 'both', 'captioned',
+                               'burned_in'),
                       default='both',
                       help='both writes OUT/dicom and OUT/images; captioned '
-                           'writes images with a metadata.jsonl')
+                           'writes images with a metadata.jsonl; burned_in '
+                           'writes DICOM files with PHI in their pixels')
   parser.add_argument('--n', type=int, default=48,
                       help='number of good images of each kind')
   parser.add_argument('--size', type=int, default=64, help='image size in px')
@@ -53,5 +56,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     print(f'{captioned.root}: {len(captioned.images)} images in '
           f'{len(captioned.class_names)} classes; labels and descriptions in '
           f'{captioned.metadata_path}')
+  if args.kind == 'burned_in':
+    burned = make_burned_in_sample(out, seed=args.seed)
+    print(f'{burned.root}: {len(burned.files)} DICOM files with PHI in '
+          'their pixels (ultrasound, secondary captures, photographs)')
   return 0
 
