@@ -18,8 +18,12 @@ Local folders are walked in sorted order with `os.scandir`:
   to a parent ends;
 * a folder is never a file, whatever its name (`scan.dcm/`).
 
-Other filesystems (`gs://`, ...) are listed with Beam's `FileSystems.match`:
-they have neither symlinks nor special files.
+Object stores (`gs://`, ...) have neither symlinks nor special files; they
+are listed below the pattern's fixed folders (`storage.iter_objects`: on
+Cloud Storage a page of names at a time) and matched here. A placeholder
+object (zero bytes, name ending in '/') only marks a folder: it is not
+listed. An object named like a folder that holds bytes is listed with its
+`problem`.
 
 Patterns are Beam's globs relative to `input_base`: `*` matches within a
 folder name, `**` across folders.
@@ -32,7 +36,8 @@ import stat
 from typing import Iterator, Optional, Set, Tuple
 
 from apache_beam.io.filesystem import FileSystem
-from apache_beam.io.filesystems import FileSystems
+
+from image_example_gen import storage
 
 _GLOB_CHARS = frozenset('*?[')
 _FILE = 'file'
@@ -58,10 +63,6 @@ class ListedFile:
   problem: str = ''
 
 
-def is_local(input_base: str) -> bool:
-  return '://' not in input_base
-
-
 def fixed_prefix(pattern: str) -> str:
   """The folders of a pattern before its first wildcard ('' or 'a/b/')."""
   fixed = []
@@ -80,10 +81,10 @@ def list_files(input_base: str, pattern: str) -> Iterator[ListedFile]:
     pattern: glob relative to `input_base`.
   """
   base = input_base.rstrip('/')
-  if not is_local(base):
-    yield from _match_remote(base, pattern)
-    return
   regex = re.compile(FileSystem.translate_pattern(pattern))
+  if not storage.is_local(base):
+    yield from _list_remote(base, pattern, regex)
+    return
   start = os.path.join(base, fixed_prefix(pattern))
   root = os.path.realpath(base)
   visited: Set[Tuple[int, int]] = set()
@@ -167,11 +168,18 @@ def _lstat_mtime(path: str) -> float:
     return 0.0
 
 
-def _match_remote(base: str, pattern: str) -> Iterator[ListedFile]:
+def _list_remote(base: str, pattern: str,
+                 regex: 're.Pattern[str]') -> Iterator[ListedFile]:
   prefix = base + '/'
-  for metadata in FileSystems.match([prefix + pattern])[0].metadata_list:
-    if metadata.path.startswith(prefix):
-      yield ListedFile(metadata.path, metadata.path[len(prefix):],
-                       metadata.size_in_bytes,
-                       metadata.last_updated_in_seconds or 0.0)
-
+  for metadata in storage.iter_objects(prefix + fixed_prefix(pattern)):
+    path, size = metadata.path, metadata.size_in_bytes
+    rel_path = path[len(prefix):]
+    if storage.is_placeholder(path, size) or not regex.match(rel_path):
+      continue
+    mtime = metadata.last_updated_in_seconds or 0.0
+    if path.endswith('/'):
+      yield ListedFile(path, rel_path, 0, mtime,
+                       f'an object named like a folder (its name ends in '
+                       f'"/") holds {size} bytes')
+    else:
+      yield ListedFile(path, rel_path, size, mtime)
