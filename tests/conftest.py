@@ -5,7 +5,7 @@ import json
 import os
 import pathlib
 import sys
-from typing import Callable, Dict, Iterator, Optional, Sequence
+from typing import Callable, Dict, Iterator, Optional, Sequence, Union
 
 import pytest
 
@@ -45,16 +45,17 @@ def read_examples(uri: str) -> Dict[str, list]:
   return result
 
 
-def run_executor(component, out_dir: pathlib.Path,
+def run_executor(component, out_dir: Union[pathlib.Path, str],
                  beam_pipeline_args: Optional[Sequence[str]] = None):
   """Runs a component's executor directly, as TFX's executor tests do.
 
   Returns the output Examples artifact (with the custom properties the
-  executor set).
+  executor set), written to `out_dir`: a local folder, or a URI.
   """
   from tfx.dsl.components.base import base_beam_executor  # pylint: disable=g-import-not-at-top
   from tfx.types import standard_artifacts  # pylint: disable=g-import-not-at-top
-  out_dir.mkdir(parents=True, exist_ok=True)
+  if isinstance(out_dir, pathlib.Path):
+    out_dir.mkdir(parents=True, exist_ok=True)
   examples = standard_artifacts.Examples()
   examples.uri = str(out_dir)
   executor = component.EXECUTOR_SPEC.executor_class(
@@ -128,6 +129,15 @@ class GcsBucket:
 
   def put(self, name: str, data: bytes = b'') -> None:
     self.bucket.blob(name).upload_from_string(data)
+
+  def download(self, prefix: str, folder: pathlib.Path) -> pathlib.Path:
+    """Copies every object below `prefix/` into `folder`."""
+    for blob in self.client.list_blobs(self.name, prefix=f'{prefix}/'):
+      if not blob.name.endswith('/'):
+        path = folder / blob.name[len(prefix) + 1:]
+        path.parent.mkdir(parents=True, exist_ok=True)
+        blob.download_to_filename(str(path))
+    return folder
 
   @contextlib.contextmanager
   def environment(self) -> Iterator[None]:

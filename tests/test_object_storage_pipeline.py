@@ -10,7 +10,9 @@ makes, one of them for each input_base itself. The pipeline object is built
 while Cloud Storage cannot be reached (as when compiling for Kubeflow on a
 laptop), then run twice (the second run is served from the MLMD cache, so
 the driver's fingerprint read the bucket alike twice) and once more after a
-file is added deep on the bucket.
+file is added deep on the bucket. The image folder's executor also writes
+its Examples artifact to the bucket (LocalDagRunner cannot: docs/design.md,
+"Object storage").
 """
 
 import json
@@ -91,7 +93,7 @@ def _first_examples(root):
 
 
 @pytest.fixture(scope='module')
-def runs(tmp_path_factory, gcs_bucket, dicom_sample):
+def runs(tmp_path_factory, gcs_bucket, dicom_sample, executor_runner):
   root = tmp_path_factory.mktemp('object_storage')
   local = root / 'local'
   images = sample_data.make_image_folder(local / 'images', n_images=24,
@@ -134,12 +136,17 @@ def runs(tmp_path_factory, gcs_bucket, dicom_sample):
   with gcs_bucket.environment():
     tfx.orchestration.LocalDagRunner().run(built)
     first = _first_examples(root)
+    on_gcs = executor_runner(_example_gens(gcs_bucket.uri)[0],
+                             gcs_bucket.uri('output/examples'))
+    rejects = executor_base.read_rejects(on_gcs.uri)
     tfx.orchestration.LocalDagRunner().run(pipeline())
     gcs_bucket.put(f'images/{first_class}/deep/er/new.png',
                    (images.root / images.images[0].rel_path).read_bytes())
     tfx.orchestration.LocalDagRunner().run(pipeline())
   return {'root': root, 'first': first, 'states': _states(root),
-          'images': images}
+          'images': images, 'output': on_gcs, 'output_rejects': rejects,
+          'output_files': gcs_bucket.download('output/examples',
+                                              root / 'output')}
 
 
 def _uri(runs, node):
@@ -196,3 +203,20 @@ def test_the_fingerprint_reads_the_bucket(runs):
   for node in states:
     if node != 'GcsImages':
       assert states[node] == ['COMPLETE', 'CACHED', 'CACHED'], node
+
+
+def test_examples_written_to_the_bucket_are_those_written_locally(
+    runs, examples_reader, serialized):
+  output, local = runs['output_files'], runs['first']['LocalImages']
+  assert serialized(examples_reader(str(output))) == serialized(
+      examples_reader(local.uri))
+  assert sorted(r.to_json() for r in runs['output_rejects']) == sorted(
+      r.to_json() for r in executor_base.read_rejects(local.uri))
+  for name in (executor_base.SUMMARY_FILE, outputs.VOCABULARY_FILE):
+    assert (output / name).read_text() == open(f'{local.uri}/{name}').read()
+  assert sorted(p.relative_to(output).parts[0] for p in output.iterdir()) == [
+      'Split-eval', 'Split-test', 'Split-train', executor_base.SUMMARY_FILE,
+      outputs.VOCABULARY_FILE, 'rejects']
+  for key in _COUNTS:
+    assert (runs['output'].get_int_custom_property(key) ==
+            local.custom_properties[key].int_value)
