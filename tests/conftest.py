@@ -1,7 +1,6 @@
 """Shared fixtures: sample data built once per session, executor runs."""
 
 import contextlib
-import json
 import os
 import pathlib
 import sys
@@ -97,20 +96,12 @@ def serialized():
 class GcsBucket:
   """A bucket on the local Cloud Storage test server (tests/gcs_server.py)."""
 
-  def __init__(self, server, credentials: pathlib.Path):
+  def __init__(self, server, env: Dict[str, str]):
     from google.auth import credentials as auth_credentials  # pylint: disable=g-import-not-at-top
     from google.cloud import storage  # pylint: disable=g-import-not-at-top
     self.server = server
     self.name = server.bucket
-    self.env = {
-        # The endpoint of google-cloud-storage, the client behind Beam's
-        # gcsio: with it set, the client sends no credentials.
-        'STORAGE_EMULATOR_HOST': server.endpoint,
-        # Beam still asks google.auth for default credentials first; without
-        # a file that probes the GCE metadata server for ~25 s.
-        'GOOGLE_APPLICATION_CREDENTIALS': str(credentials),
-        'GOOGLE_CLOUD_PROJECT': 'test-project',
-    }
+    self.env = env
     self.client = storage.Client(
         project='test-project',
         credentials=auth_credentials.AnonymousCredentials(),
@@ -148,15 +139,6 @@ class GcsBucket:
       yield
 
 
-def placeholder_credentials(path: pathlib.Path) -> pathlib.Path:
-  """An `authorized_user` file google.auth accepts without a refresh."""
-  path.write_text(json.dumps({
-      'type': 'authorized_user', 'client_id': 'test-client-id',
-      'client_secret': 'test-not-secret', 'refresh_token': 'test-not-secret',
-      'token': 'test-not-secret', 'expiry': '2999-01-01T00:00:00Z'}))
-  return path
-
-
 @pytest.fixture(scope='session')
 def gcs_bucket(tmp_path_factory) -> Iterator[GcsBucket]:
   """A bucket on a local Cloud Storage JSON API server, for the session."""
@@ -167,7 +149,8 @@ def gcs_bucket(tmp_path_factory) -> Iterator[GcsBucket]:
     sys.path.pop(0)
   server = gcs_server.start('test-bucket')
   try:
-    yield GcsBucket(server, placeholder_credentials(
+    yield GcsBucket(server, gcs_server.client_environment(
+        server.endpoint,
         tmp_path_factory.mktemp('gcs') / 'credentials.json'))
   finally:
     server.stop()

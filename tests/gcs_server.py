@@ -7,13 +7,14 @@ its own process and prints `PORT <port>` once it answers; it stops on
 SIGTERM or when its stdin closes. Added to the emulator:
 
 * object listings come in pages of at most 1000 names (`maxResults`,
-  `pageToken`), as Cloud Storage sends them (the emulator sends every name
-  in one response);
+  `pageToken`) and only with the fields asked for (`fields`), as Cloud
+  Storage sends them (the emulator sends every name, with every field, in
+  one response);
 * `GET /_stats` answers `{"list_requests": n}`: the listing requests served,
   so that a test can see how many pages a lister asked for;
 * nothing is persisted (the emulator rewrites its whole index after every
   upload), and `--objects N` creates N small objects below `--prefix`
-  directly in the store before serving.
+  (`<prefix><folder of 1000>/<n>.png`) directly in the store before serving.
 
 `start` (below) runs it from a test: it waits at most `timeout_s` for the
 port and raises with the server's stderr if it does not come, never hangs.
@@ -30,7 +31,7 @@ import queue
 import subprocess
 import sys
 import threading
-from typing import Dict, Optional
+from typing import Any, Dict, Optional
 
 _PAGE_SIZE = 1000
 _READY = 'PORT '
@@ -56,6 +57,28 @@ class Server:
       except subprocess.TimeoutExpired:
         self.process.kill()
         self.process.wait()
+
+
+def client_environment(endpoint: str,
+                       credentials: pathlib.Path) -> Dict[str, str]:
+  """What points Beam's gs:// filesystem at the server, without a probe.
+
+  Writes `credentials`: placeholder `authorized_user` credentials with a
+  token valid until 2999, which google.auth accepts without a refresh.
+  """
+  credentials.write_text(json.dumps({
+      'type': 'authorized_user', 'client_id': 'test-client-id',
+      'client_secret': 'test-not-secret', 'refresh_token': 'test-not-secret',
+      'token': 'test-not-secret', 'expiry': '2999-01-01T00:00:00Z'}))
+  return {
+      # The endpoint of google-cloud-storage, the client behind Beam's gcsio;
+      # with it set, the client sends no credentials.
+      'STORAGE_EMULATOR_HOST': endpoint,
+      # Beam still asks google.auth for default credentials; without a file
+      # it probes the GCE metadata server for ~25 s first.
+      'GOOGLE_APPLICATION_CREDENTIALS': str(credentials),
+      'GOOGLE_CLOUD_PROJECT': 'test-project',
+  }
 
 
 def start(bucket: str, objects: int = 0, prefix: str = '',
@@ -92,6 +115,21 @@ def _serve(bucket: str, objects: int, prefix: str) -> None:
 
   storage_lib.Storage._write_config_to_file = lambda self: None  # pylint: disable=protected-access
   counts = {'list_requests': 0}
+  sorted_names = {}  # bucket -> its object names, sorted; reset on writes.
+
+  def resetting(method):
+    def wrapper(self, bucket_name, *args, **kwargs):
+      sorted_names.pop(bucket_name, None)
+      return method(self, bucket_name, *args, **kwargs)
+    return wrapper
+
+  for method in ('create_file', 'delete_file', 'restore_soft_deleted_file',
+                 'delete_bucket'):
+    setattr(storage_lib.Storage, method,
+            resetting(getattr(storage_lib.Storage, method)))
+  wipe = storage_lib.Storage.wipe
+  storage_lib.Storage.wipe = lambda self, **kwargs: (sorted_names.clear(),
+                                                     wipe(self, **kwargs))
 
   def paged_ls(request, response, storage, *args, **kwargs):
     """objects.list in pages, as Cloud Storage answers it."""
@@ -106,7 +144,9 @@ def _serve(bucket: str, objects: int, prefix: str) -> None:
     delimiter = query('delimiter') or ''
     page_size = min(int(query('maxResults') or _PAGE_SIZE), _PAGE_SIZE)
     bucket_objects = storage.objects.get(name, {})
-    names = sorted(bucket_objects)
+    if name not in sorted_names:
+      sorted_names[name] = sorted(bucket_objects)
+    names = sorted_names[name]
     i = bisect.bisect_left(names, query('pageToken') or prefix)
     items, prefixes = [], []
     while (i < len(names) and names[i].startswith(prefix) and
@@ -122,7 +162,7 @@ def _serve(bucket: str, objects: int, prefix: str) -> None:
     body = {'kind': 'storage#objects', 'items': items, 'prefixes': prefixes}
     if i < len(names) and names[i].startswith(prefix):
       body['nextPageToken'] = names[i]
-    response.json(body)
+    response.json(_partial(body, query('fields')))
 
   def stats(request, response, storage, *args, **kwargs):
     del request, storage, args, kwargs
@@ -150,6 +190,25 @@ def _serve(bucket: str, objects: int, prefix: str) -> None:
     sys.stdin.read()  # Until the parent closes it, or SIGTERM.
   finally:
     server.stop()
+
+
+def _partial(body: Dict[str, Any], fields: Optional[str]) -> Dict[str, Any]:
+  """The JSON API's partial response: `items(name,size),nextPageToken`."""
+  if not fields:
+    return body
+  wanted, depth, token = {}, 0, ''
+  for c in fields + ',':
+    if c == ',' and not depth:
+      name, _, inner = token.partition('(')
+      wanted[name] = set(inner[:-1].split(',')) if inner else None
+      token = ''
+    else:
+      depth += (c == '(') - (c == ')')
+      token += c
+  return {key: value if wanted[key] is None else
+          [{k: v for k, v in item.items() if k in wanted[key]}
+           for item in value]
+          for key, value in body.items() if key in wanted}
 
 
 def main() -> None:

@@ -87,8 +87,9 @@ def iter_objects(prefix: str) -> Iterator[FileMetadata]:
                             fields=_GCS_FIELDS)
   for page in blobs.pages:
     for blob in page:
+      updated = blob.updated  # Parsed at each access.
       yield FileMetadata(f'gs://{bucket}/{blob.name}', blob.size or 0,
-                         blob.updated.timestamp() if blob.updated else 0.0)
+                         updated.timestamp() if updated else 0.0)
 
 
 def list_folders(path: str) -> List[str]:
