@@ -84,7 +84,7 @@ class ImageFolderExampleGen(component.FileBasedExampleGen):
     """Constructs an ImageFolderExampleGen.
 
     Args:
-      input_base: folder (local path or any Beam/TF filesystem URI) of
+      input_base: folder (local path or any Beam filesystem URI) of
         images: one folder per class, or `train/`, `val/`, `test/` folders of
         those, or any layout with a metadata table.
       class_names: the class vocabulary in label order (label = index).
