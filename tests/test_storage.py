@@ -77,7 +77,7 @@ def test_remote_listing_is_the_local_listing(trees, gcs, pattern):
 def test_remote_listing_holds_one_page_at_a_time(gcs, monkeypatch):
   for i in range(25):
     gcs.put(f'paged/{i:02d}.png', b'1')
-  monkeypatch.setattr(storage, 'PAGE_SIZE', 10)
+  monkeypatch.setattr(listing, 'PAGE_SIZE', 10)
   before = gcs.server.stats()['list_requests']
   files = listing.list_files(gcs.uri('paged'), '**')
   first = next(files)
@@ -95,11 +95,11 @@ def test_folders_are_name_prefixes_and_placeholders(trees, gcs):
   local, remote = trees
   expected = ['a', 'empty', 'scan.dcm', 'span-1', 'span-10', 'span-2',
               'with space', 'x[1]']
-  assert storage.list_folders(local) == expected
-  assert storage.list_folders(remote) == sorted(expected + ['weird'])
-  assert storage.list_folders(remote + '/a/') == ['b']
-  assert storage.list_folders(remote + '/missing') == []
-  assert storage.list_folders(os.path.join(local, 'missing')) == []
+  assert listing.list_folders(local) == expected
+  assert listing.list_folders(remote) == sorted(expected + ['weird'])
+  assert listing.list_folders(remote + '/a/') == ['b']
+  assert listing.list_folders(remote + '/missing') == []
+  assert listing.list_folders(os.path.join(local, 'missing')) == []
 
 
 def test_write_glob_remove(tmp_path, gcs):

@@ -27,7 +27,6 @@ from tfx.proto import range_config_pb2
 
 from image_example_gen import keys
 from image_example_gen import listing
-from image_example_gen import storage
 
 # Exec properties that name a metadata table.
 TABLE_KEYS = ('metadata_file', 'labels_csv')
@@ -129,7 +128,7 @@ class _RecursiveInputProcessor(input_processor.FileBasedInputProcessor):
     return '\n'.join(files + [f'salt:{salt}'])
 
   def _input_base(self) -> str:
-    if storage.is_local(self._input_base_uri):
+    if listing.is_local(self._input_base_uri):
       return os.path.abspath(self._input_base_uri)
     return self._input_base_uri
 

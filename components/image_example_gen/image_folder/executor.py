@@ -97,7 +97,7 @@ class Executor(executor_base.ImageExampleGenExecutor):
     if not exec_properties.get(DETECT_SPLIT_FOLDERS_KEY):
       return input_config, output_config
     folders = layout.detect_split_folders(
-        storage.list_folders(self._input_base))
+        listing.list_folders(self._input_base))
     if not folders:
       return input_config, output_config
     partition = output_config.split_config.partition_feature_name
@@ -168,7 +168,7 @@ class Executor(executor_base.ImageExampleGenExecutor):
 
 
 def _below(path: str, input_base: str) -> Optional[str]:
-  if storage.is_local(path):
+  if listing.is_local(path):
     path = os.path.abspath(path)
   base = input_base.rstrip('/') + '/'
   return path[len(base):] if path.startswith(base) else None
@@ -186,7 +186,7 @@ def _discover_classes(input_base: str, patterns: List[str]) -> List[str]:
   names = set()
   for pattern in patterns:
     folder = os.path.join(input_base, listing.fixed_prefix(pattern))
-    names.update(name for name in storage.list_folders(folder)
+    names.update(name for name in listing.list_folders(folder)
                  if not name.startswith('.'))
   if not names:
     raise ValueError(f'No class folders found in {input_base} for patterns '
