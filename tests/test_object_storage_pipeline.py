@@ -16,6 +16,7 @@ its Examples artifact to the bucket (LocalDagRunner cannot: docs/design.md,
 """
 
 import json
+import pathlib
 import shutil
 import socket
 
@@ -169,8 +170,9 @@ def test_rejects_and_summary_are_those_from_local_disk(runs, source):
       r.to_json() for r in executor_base.read_rejects(uri))
   assert as_json(gcs.uri) == as_json(local.uri)
   assert as_json(gcs.uri)
-  summaries = [json.loads(open(f'{a.uri}/{executor_base.SUMMARY_FILE}').read())
-               for a in (gcs, local)]
+  summaries = [
+      json.loads((pathlib.Path(a.uri) / executor_base.SUMMARY_FILE).read_text())
+      for a in (gcs, local)]
   assert summaries[0] == summaries[1]
   for key in _COUNTS + ('split_counts', 'reject_counts'):
     assert gcs.custom_properties[key] == local.custom_properties[key], key
@@ -189,7 +191,8 @@ def test_placeholder_objects_are_not_files(runs):
 
 def test_split_folders_are_splits_though_built_without_access(runs):
   images = runs['first']['GcsImages']
-  vocabulary = open(f'{images.uri}/{outputs.VOCABULARY_FILE}').read().split()
+  vocabulary = (pathlib.Path(images.uri) /
+                outputs.VOCABULARY_FILE).read_text().split()
   assert vocabulary == runs['images'].class_names
   splits = json.loads(images.custom_properties['split_counts'].string_value)
   assert set(splits) == {'train', 'eval', 'test'}
@@ -213,7 +216,8 @@ def test_examples_written_to_the_bucket_are_those_written_locally(
   assert sorted(r.to_json() for r in runs['output_rejects']) == sorted(
       r.to_json() for r in executor_base.read_rejects(local.uri))
   for name in (executor_base.SUMMARY_FILE, outputs.VOCABULARY_FILE):
-    assert (output / name).read_text() == open(f'{local.uri}/{name}').read()
+    assert (output / name).read_text() == (
+        pathlib.Path(local.uri) / name).read_text()
   assert sorted(p.relative_to(output).parts[0] for p in output.iterdir()) == [
       'Split-eval', 'Split-test', 'Split-train', executor_base.SUMMARY_FILE,
       outputs.VOCABULARY_FILE, 'rejects']
