@@ -1,8 +1,10 @@
 """Shared fixtures: sample data built once per session, executor runs."""
 
+import contextlib
 import os
 import pathlib
-from typing import Callable, Dict, Optional, Sequence
+import sys
+from typing import Callable, Dict, Iterator, Optional, Sequence, Union
 
 import pytest
 
@@ -42,16 +44,17 @@ def read_examples(uri: str) -> Dict[str, list]:
   return result
 
 
-def run_executor(component, out_dir: pathlib.Path,
+def run_executor(component, out_dir: Union[pathlib.Path, str],
                  beam_pipeline_args: Optional[Sequence[str]] = None):
   """Runs a component's executor directly, as TFX's executor tests do.
 
   Returns the output Examples artifact (with the custom properties the
-  executor set).
+  executor set), written to `out_dir`: a local folder, or a URI.
   """
   from tfx.dsl.components.base import base_beam_executor  # pylint: disable=g-import-not-at-top
   from tfx.types import standard_artifacts  # pylint: disable=g-import-not-at-top
-  out_dir.mkdir(parents=True, exist_ok=True)
+  if isinstance(out_dir, pathlib.Path):
+    out_dir.mkdir(parents=True, exist_ok=True)
   examples = standard_artifacts.Examples()
   examples.uri = str(out_dir)
   executor = component.EXECUTOR_SPEC.executor_class(
@@ -88,3 +91,66 @@ def serialized():
       split: sorted(e.SerializeToString(deterministic=True)
                     for e in split_examples)
       for split, split_examples in examples.items()}
+
+
+class GcsBucket:
+  """A bucket on the local Cloud Storage test server (tests/gcs_server.py)."""
+
+  def __init__(self, server, env: Dict[str, str]):
+    from google.auth import credentials as auth_credentials  # pylint: disable=g-import-not-at-top
+    from google.cloud import storage  # pylint: disable=g-import-not-at-top
+    self.server = server
+    self.name = server.bucket
+    self.env = env
+    self.client = storage.Client(
+        project='test-project',
+        credentials=auth_credentials.AnonymousCredentials(),
+        client_options={'api_endpoint': server.endpoint})
+    self.bucket = self.client.bucket(self.name)
+
+  def uri(self, name: str = '') -> str:
+    return f'gs://{self.name}/{name}'
+
+  def upload(self, folder: pathlib.Path, prefix: str) -> None:
+    """Uploads every file below `folder` as `prefix/<relative path>`."""
+    for path in sorted(folder.rglob('*')):
+      if path.is_file():
+        self.put(f'{prefix}/{path.relative_to(folder).as_posix()}',
+                 path.read_bytes())
+
+  def put(self, name: str, data: bytes = b'') -> None:
+    self.bucket.blob(name).upload_from_string(data)
+
+  def download(self, prefix: str, folder: pathlib.Path) -> pathlib.Path:
+    """Copies every object below `prefix/` into `folder`."""
+    for blob in self.client.list_blobs(self.name, prefix=f'{prefix}/'):
+      if not blob.name.endswith('/'):
+        path = folder / blob.name[len(prefix) + 1:]
+        path.parent.mkdir(parents=True, exist_ok=True)
+        blob.download_to_filename(str(path))
+    return folder
+
+  @contextlib.contextmanager
+  def environment(self) -> Iterator[None]:
+    """Beam's gs:// filesystem reaches this server while inside."""
+    with pytest.MonkeyPatch.context() as patch:
+      for key, value in self.env.items():
+        patch.setenv(key, value)
+      yield
+
+
+@pytest.fixture(scope='session')
+def gcs_bucket(tmp_path_factory) -> Iterator[GcsBucket]:
+  """A bucket on a local Cloud Storage JSON API server, for the session."""
+  sys.path.insert(0, str(pathlib.Path(__file__).parent))
+  try:
+    import gcs_server  # pylint: disable=g-import-not-at-top
+  finally:
+    sys.path.pop(0)
+  server = gcs_server.start('test-bucket')
+  try:
+    yield GcsBucket(server, gcs_server.client_environment(
+        server.endpoint,
+        tmp_path_factory.mktemp('gcs') / 'credentials.json'))
+  finally:
+    server.stop()

@@ -21,7 +21,6 @@ import apache_beam as beam
 from tfx.components.example_gen import utils as example_gen_utils
 from tfx.components.util import examples_utils
 from tfx.dsl.components.base import base_beam_executor
-from tfx.dsl.io import fileio
 from tfx.proto import example_gen_pb2
 from tfx.types import artifact
 from tfx.types import artifact_utils
@@ -33,6 +32,7 @@ from image_example_gen import outputs as outputs_lib
 from image_example_gen import records
 from image_example_gen import rejects as rejects_lib
 from image_example_gen import splits as splits_lib
+from image_example_gen import storage
 
 MAX_REJECT_FRACTION_KEY = 'max_reject_fraction'
 SHARD_SIZE_MB_KEY = 'shard_size_mb'
@@ -43,9 +43,9 @@ _TEMP_DIR = '.temp_shards'
 
 
 def _read_json(path: str) -> Optional[Dict[str, Any]]:
-  if not fileio.exists(path):
+  if not storage.exists(path):
     return None
-  with fileio.open(path, 'r') as f:
+  with conversion.open_file(path) as f:
     return json.loads(f.read())
 
 
@@ -73,6 +73,15 @@ class ImageExampleGenExecutor(base_beam_executor.BaseBeamExecutor, abc.ABC):
                      split_pattern: str) -> conversion.FileConverter:
     """The converter for the files of one input split pattern."""
 
+  def resolve_splits(
+      self, exec_properties: Dict[str, Any],
+      input_config: example_gen_pb2.Input,
+      output_config: example_gen_pb2.Output
+  ) -> Tuple[example_gen_pb2.Input, example_gen_pb2.Output]:
+    """The input and output splits to use, decided where the data is read."""
+    del exec_properties
+    return input_config, output_config
+
   def make_join(self, exec_properties: Dict[str, Any],
                 converters: Sequence[conversion.FileConverter]
                ) -> Optional[beam.PTransform]:
@@ -99,13 +108,21 @@ class ImageExampleGenExecutor(base_beam_executor.BaseBeamExecutor, abc.ABC):
     proto_utils.json_to_proto(
         exec_properties[standard_component_specs.OUTPUT_CONFIG_KEY],
         output_config)
-    split_names = example_gen_utils.generate_output_split_names(
-        input_config, output_config)
-    examples.split_names = artifact_utils.encode_split_names(split_names)
     self._output_uri = examples.uri
     self._input_base = normalize_input_base(
         exec_properties[standard_component_specs.INPUT_BASE_KEY])
-    fileio.makedirs(examples.uri)  # Not every launcher creates it.
+    input_config, output_config = self.resolve_splits(
+        exec_properties, input_config, output_config)
+    exec_properties = {
+        **exec_properties,
+        standard_component_specs.INPUT_CONFIG_KEY:
+            proto_utils.proto_to_json(input_config),
+        standard_component_specs.OUTPUT_CONFIG_KEY:
+            proto_utils.proto_to_json(output_config)}
+    split_names = example_gen_utils.generate_output_split_names(
+        input_config, output_config)
+    examples.split_names = artifact_utils.encode_split_names(split_names)
+    storage.makedirs(examples.uri)  # Not every launcher creates it.
     self.prepare(exec_properties, examples.uri)
     patterns = [split.pattern for split in input_config.splits]
     converters = [self.make_converter(exec_properties, pattern)
@@ -113,7 +130,7 @@ class ImageExampleGenExecutor(base_beam_executor.BaseBeamExecutor, abc.ABC):
     assigners = _assigners(input_config, output_config, split_names)
     parts_dir = os.path.join(examples.uri, _PARTS_DIR)
     temp_dir = os.path.join(examples.uri, _TEMP_DIR)
-    fileio.makedirs(parts_dir)
+    storage.makedirs(parts_dir)
     shard_bytes = int(float(exec_properties.get(SHARD_SIZE_MB_KEY) or
                             records.DEFAULT_SHARD_SIZE_MB) * 2**20)
     split_uris = {name: artifact_utils.get_split_uri([examples], name)
@@ -138,7 +155,7 @@ class ImageExampleGenExecutor(base_beam_executor.BaseBeamExecutor, abc.ABC):
                                       example_gen_pb2.FORMAT_TF_EXAMPLE)
     examples_utils.set_file_format(examples, 'tfrecords_gzip')
     summary, reject_counts = self._summarize(parts_dir)
-    fileio.rmtree(parts_dir)
+    storage.remove_tree(parts_dir)
     entries = self.summary_entries(exec_properties, summary.pop('tallies'))
     summary.update(entries)
     for line in format_summary(summary, reject_counts):
@@ -220,10 +237,10 @@ def read_rejects(examples_uri: str) -> List[rejects_lib.Reject]:
   """All reject records written into an Examples artifact."""
   found = []
   pattern = os.path.join(examples_uri, rejects_lib.REJECTS_DIR, '*.jsonl')
-  for path in sorted(fileio.glob(pattern)):
-    with fileio.open(path, 'r') as f:
-      found.extend(rejects_lib.Reject.from_json(line) for line in f
-                   if line.strip())
+  for path in storage.glob(pattern):
+    with conversion.open_file(path) as f:
+      found.extend(rejects_lib.Reject.from_json(line) for line in
+                   f.read().decode('utf-8').splitlines() if line.strip())
   return found
 
 
@@ -251,8 +268,8 @@ def format_summary(summary: Mapping[str, Any],
 def _record(examples: artifact.Artifact, summary: Dict[str, Any],
             entries: Mapping[str, Any]) -> None:
   """Writes ingest_summary.json and the counts as custom properties."""
-  with fileio.open(os.path.join(examples.uri, SUMMARY_FILE), 'w') as f:
-    f.write(json.dumps(summary, indent=2, sort_keys=True))
+  outputs_lib.write_text(os.path.join(examples.uri, SUMMARY_FILE),
+                         json.dumps(summary, indent=2, sort_keys=True))
   for key in ('input_files', 'converted_files', 'rejected_files', 'examples'):
     examples.set_int_custom_property(f'num_{key}', summary[key])
   examples.set_string_custom_property(

@@ -18,8 +18,15 @@ Local folders are walked in sorted order with `os.scandir`:
   to a parent ends;
 * a folder is never a file, whatever its name (`scan.dcm/`).
 
-Other filesystems (`gs://`, ...) are listed with Beam's `FileSystems.match`:
-they have neither symlinks nor special files.
+Object stores (`gs://`, ...) have neither symlinks nor special files, nor
+folders: a folder is the prefix of the names below it. They are listed below
+the pattern's fixed folders (`iter_objects`: on Cloud Storage one page of
+names at a time) and matched here. A placeholder object (zero bytes, a name
+ending in '/': the Cloud Console's "Create folder", `gcsfs.makedirs`) only
+marks a folder: it is not listed. An object named like a folder that holds
+bytes is listed with its `problem`.
+
+Free of TFX and TensorFlow imports: Beam workers use it.
 
 Patterns are Beam's globs relative to `input_base`: `*` matches within a
 folder name, `**` across folders.
@@ -29,12 +36,16 @@ import dataclasses
 import os
 import re
 import stat
-from typing import Iterator, Optional, Set, Tuple
+from typing import Any, Iterator, List, Optional, Set, Tuple
 
+from apache_beam.io.filesystem import FileMetadata
 from apache_beam.io.filesystem import FileSystem
 from apache_beam.io.filesystems import FileSystems
 
 _GLOB_CHARS = frozenset('*?[')
+# Objects per listing request: Cloud Storage's maximum, and its default.
+PAGE_SIZE = 1000
+_GCS_FIELDS = 'items(name,size,updated),prefixes,nextPageToken'
 _FILE = 'file'
 _FOLDER = 'folder'
 
@@ -62,6 +73,11 @@ def is_local(input_base: str) -> bool:
   return '://' not in input_base
 
 
+def is_placeholder(name: str, size: int) -> bool:
+  """Whether an object only marks a folder: zero bytes, a name ending in '/'."""
+  return name.endswith('/') and size == 0
+
+
 def fixed_prefix(pattern: str) -> str:
   """The folders of a pattern before its first wildcard ('' or 'a/b/')."""
   fixed = []
@@ -80,10 +96,10 @@ def list_files(input_base: str, pattern: str) -> Iterator[ListedFile]:
     pattern: glob relative to `input_base`.
   """
   base = input_base.rstrip('/')
-  if not is_local(base):
-    yield from _match_remote(base, pattern)
-    return
   regex = re.compile(FileSystem.translate_pattern(pattern))
+  if not is_local(base):
+    yield from _list_remote(base, pattern, regex)
+    return
   start = os.path.join(base, fixed_prefix(pattern))
   root = os.path.realpath(base)
   visited: Set[Tuple[int, int]] = set()
@@ -167,11 +183,86 @@ def _lstat_mtime(path: str) -> float:
     return 0.0
 
 
-def _match_remote(base: str, pattern: str) -> Iterator[ListedFile]:
+def _list_remote(base: str, pattern: str,
+                 regex: 're.Pattern[str]') -> Iterator[ListedFile]:
   prefix = base + '/'
-  for metadata in FileSystems.match([prefix + pattern])[0].metadata_list:
-    if metadata.path.startswith(prefix):
-      yield ListedFile(metadata.path, metadata.path[len(prefix):],
-                       metadata.size_in_bytes,
-                       metadata.last_updated_in_seconds or 0.0)
+  for metadata in iter_objects(prefix + fixed_prefix(pattern)):
+    path, size = metadata.path, metadata.size_in_bytes
+    rel_path = path[len(prefix):]
+    if is_placeholder(path, size) or not regex.match(rel_path):
+      continue
+    mtime = metadata.last_updated_in_seconds or 0.0
+    if path.endswith('/'):
+      yield ListedFile(path, rel_path, 0, mtime,
+                       f'an object named like a folder (its name ends in '
+                       f'"/") holds {size} bytes')
+    else:
+      yield ListedFile(path, rel_path, size, mtime)
 
+
+def iter_objects(prefix: str) -> Iterator[FileMetadata]:
+  """Every object whose name starts with `prefix` (a URI), in name order.
+
+  On Cloud Storage the names arrive a page at a time and only the page being
+  yielded is held (Beam's own listing keeps every name it has seen, to drop
+  duplicates). Other filesystems are listed with `FileSystems.match`.
+  Placeholders are yielded too: callers decide.
+  """
+  client = _gcs_client(prefix)
+  if client is None:
+    (match,) = FileSystems.match([_escape_glob(prefix) + '**'])
+    yield from sorted(match.metadata_list, key=lambda m: m.path)
+    return
+  bucket, name_prefix = _split_gcs(prefix)
+  blobs = client.list_blobs(bucket, prefix=name_prefix, page_size=PAGE_SIZE,
+                            fields=_GCS_FIELDS)
+  for page in blobs.pages:
+    for blob in page:
+      updated = blob.updated  # Parsed at each access.
+      yield FileMetadata(f'gs://{bucket}/{blob.name}', blob.size or 0,
+                         updated.timestamp() if updated else 0.0)
+
+
+def list_folders(path: str) -> List[str]:
+  """The sorted names of the folders directly in `path` ([] if none).
+
+  On object stores a folder is a name prefix ending in '/' below `path`,
+  placeholders included, as the Cloud Console shows them.
+  """
+  base = path.rstrip('/') + '/'
+  if is_local(path):
+    try:
+      with os.scandir(path) as entries:
+        return sorted(e.name for e in entries if e.is_dir())
+    except (FileNotFoundError, NotADirectoryError):
+      return []
+  client = _gcs_client(base)
+  if client is None:
+    names = {m.path[len(base):].split('/', 1)[0]
+             for m in iter_objects(base) if '/' in m.path[len(base):]}
+    return sorted(names)
+  bucket, name_prefix = _split_gcs(base)
+  blobs = client.list_blobs(bucket, prefix=name_prefix, delimiter='/',
+                            page_size=PAGE_SIZE, fields=_GCS_FIELDS)
+  for _ in blobs.pages:  # `prefixes` fills as the pages are read.
+    pass
+  return sorted(p[len(name_prefix):].rstrip('/') for p in blobs.prefixes)
+
+
+def _escape_glob(path: str) -> str:
+  """`path` with Beam's glob characters made literal."""
+  return ''.join(f'[{c}]' if c in _GLOB_CHARS else c for c in path)
+
+
+def _split_gcs(path: str) -> Tuple[str, str]:
+  bucket, _, name = path[len('gs://'):].partition('/')
+  return bucket, name
+
+
+def _gcs_client(path: str) -> Optional[Any]:
+  """The Cloud Storage client Beam's gcsio uses for `path`, or None."""
+  if not path.startswith('gs://'):
+    return None
+  # Beam's GCSFileSystem builds its client from the pipeline's options
+  # (credentials, impersonation); listing by pages needs the client itself.
+  return FileSystems.get_filesystem(path)._gcsIO().client  # pylint: disable=protected-access

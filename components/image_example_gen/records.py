@@ -33,6 +33,8 @@ from apache_beam.transforms import window
 from apache_beam.utils import windowed_value
 import google_crc32c
 
+from image_example_gen import storage
+
 GZIP_LEVEL = 0
 FILE_PREFIX = 'data_tfrecord'  # TFX's name for the Split-* files
 FILE_SUFFIX = '.gz'
@@ -78,20 +80,6 @@ class TFRecordGzipWriter:
     self.close()
 
 
-def _makedirs(path: str) -> None:
-  if not FileSystems.exists(path):
-    FileSystems.mkdirs(path)
-
-
-def _remove(folder: str) -> None:
-  """Deletes a flat `folder` and its files, on any Beam filesystem."""
-  (match,) = FileSystems.match([FileSystems.join(folder, '*')])
-  if match.metadata_list:
-    FileSystems.delete([m.path for m in match.metadata_list])
-  if FileSystems.exists(folder):  # Object stores have no folders.
-    FileSystems.delete([folder])
-
-
 class _WriteShardsFn(beam.DoFn):
   """Writes lists of serialized records to rolling temporary shards."""
 
@@ -130,7 +118,7 @@ class _WriteShardsFn(beam.DoFn):
 
 def _finalize(paths: List[str], split_uri: str, temp_dir: str) -> int:
   """Moves the shards into `split_uri` under their final names."""
-  _makedirs(split_uri)
+  storage.makedirs(split_uri)
   if not paths:
     TFRecordGzipWriter(os.path.join(
         split_uri, f'{FILE_PREFIX}-00000-of-00001{FILE_SUFFIX}')).close()
@@ -142,7 +130,7 @@ def _finalize(paths: List[str], split_uri: str, temp_dir: str) -> int:
     if stale:
       FileSystems.delete(stale)
     FileSystems.rename(sorted(paths), final)
-  _remove(temp_dir)
+  storage.remove_tree(temp_dir)
   return max(1, len(paths))
 
 
@@ -154,7 +142,7 @@ def WriteExamples(  # pylint: disable=invalid-name
 
   Returns a PCollection with the number of shards written.
   """
-  _makedirs(temp_dir)
+  storage.makedirs(temp_dir)
   return (batches
           | 'WriteShards' >> beam.ParDo(_WriteShardsFn(temp_dir,
                                                        shard_size_bytes))

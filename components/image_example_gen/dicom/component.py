@@ -86,7 +86,7 @@ class DicomExampleGen(component.FileBasedExampleGen):
     """Constructs a DicomExampleGen.
 
     Args:
-      input_base: folder (local path or any Beam/TF filesystem URI) of DICOM
+      input_base: folder (local path or any Beam filesystem URI) of DICOM
         files, in any layout and with any or no extension. Files without the
         DICOM preamble and `DICM` prefix are rejected as `not_dicom`.
       labels_csv: CSV (or JSONL, Parquet) with one row per image. A file

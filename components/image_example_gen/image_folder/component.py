@@ -1,12 +1,9 @@
 """ImageFolderExampleGen: an image tree, or images plus a table, to tf.Examples."""
 
-import logging
-import os
 from typing import List, Optional, Sequence
 
 from tfx.components.example_gen import component
 from tfx.dsl.components.base import executor_spec
-from tfx.dsl.io import fileio
 from tfx.proto import example_gen_pb2
 from tfx.proto import range_config_pb2
 from tfx.types import component_spec
@@ -34,6 +31,7 @@ class ImageFolderExampleGenSpec(component_spec.ComponentSpec):
       executor.LABEL_SEPARATOR_KEY: _P(type=str, optional=True),
       executor.EXTRA_COLUMNS_KEY: _P(type=List[str], optional=True),
       executor.GROUP_COLUMN_KEY: _P(type=str, optional=True),
+      executor.DETECT_SPLIT_FOLDERS_KEY: _P(type=bool, optional=True),
   }
   INPUTS = {}
   OUTPUTS = component.FileBasedExampleGen.SPEC_CLASS.OUTPUTS
@@ -52,7 +50,9 @@ class ImageFolderExampleGen(component.FileBasedExampleGen):
   sorted class names (or `class_names`), written to
   `<examples>/label_vocabulary.txt`. If the top level holds `train/`, `val/`
   or `validation/`, `test/` folders, they become the splits `train`, `eval`,
-  `test`; otherwise hash buckets split 2:1 into `train` and `eval`, on
+  `test` (found when the component runs, so a pipeline built where
+  `input_base` cannot be read splits alike); otherwise hash buckets split 2:1
+  into `train` and `eval`, on
   `image/content_key` (a keyed digest of the file's bytes, so that
   byte-identical images never straddle splits) or, with `group_column`, on
   `group/key`.
@@ -84,7 +84,7 @@ class ImageFolderExampleGen(component.FileBasedExampleGen):
     """Constructs an ImageFolderExampleGen.
 
     Args:
-      input_base: folder (local path or any Beam/TF filesystem URI) of
+      input_base: folder (local path or any Beam filesystem URI) of
         images: one folder per class, or `train/`, `val/`, `test/` folders of
         those, or any layout with a metadata table.
       class_names: the class vocabulary in label order (label = index).
@@ -124,11 +124,13 @@ class ImageFolderExampleGen(component.FileBasedExampleGen):
       max_reject_fraction: fail the component when more than this fraction
         of the input files is rejected.
       input_config: TFX input splits; patterns are globs relative to
-        `input_base` where `**` matches across folders. Default: split
-        folders when present, else the single pattern `**`.
+        `input_base` where `**` matches across folders. Default: the split
+        folders that the executor finds at the top of `input_base`, else the
+        single pattern `**`.
       output_config: TFX output splits. Default: train:eval 2:1 hash buckets
-        on `image/content_key`, or `group/key` with a `group_column`
-        (ignored when the input has several splits).
+        on `image/content_key`, or `group/key` with a `group_column`; the
+        input splits when there are several (split folders: other
+        hash-bucket splits are then an error).
       range_config: TFX span range, for patterns with `{SPAN}`.
     """
     if class_names is not None:
@@ -150,6 +152,7 @@ class ImageFolderExampleGen(component.FileBasedExampleGen):
         executor.LABEL_SEPARATOR_KEY: label_separator,
         executor.EXTRA_COLUMNS_KEY: list(extra_columns) or None,
         executor.GROUP_COLUMN_KEY: group_column,
+        executor.DETECT_SPLIT_FOLDERS_KEY: input_config is None,
         **component_base.shared_params(max_reject_fraction, max_pixels,
                                        shard_size_mb),
     }
@@ -157,26 +160,8 @@ class ImageFolderExampleGen(component.FileBasedExampleGen):
     executor.table_spec(params, metadata_file or 'metadata.csv')
     component_base.init_component(
         self, input_base,
-        input_config or _default_input_config(input_base),
+        input_config or component_base.single_split_input_config(),
         output_config, range_config,
         example.GROUP_KEY if group_column else example.IMAGE_CONTENT_KEY,
         params)
 
-
-def _default_input_config(input_base: str) -> example_gen_pb2.Input:
-  """Split folders as input splits when the top level has them."""
-  try:
-    names = fileio.listdir(input_base) if fileio.isdir(input_base) else []
-    folders = [n.rstrip('/') for n in names
-               if fileio.isdir(os.path.join(input_base, n))]
-  except Exception as e:  # pylint: disable=broad-except
-    logging.warning('Cannot list %s (%s): assuming no split folders. Pass '
-                    'input_config to say otherwise.', input_base, e)
-    folders = []
-  folders = layout.detect_split_folders(folders)
-  if not folders:
-    return component_base.single_split_input_config()
-  return example_gen_pb2.Input(splits=[
-      example_gen_pb2.Input.Split(name=layout.SPLIT_FOLDERS[f.lower()],
-                                  pattern=f'{f}/**')
-      for f in folders])

@@ -1,14 +1,16 @@
 """ImageFolderExampleGen's executor: one Beam transform from files to Examples."""
 
+import logging
 import os
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import apache_beam as beam
-from tfx.dsl.io import fileio
+from tfx.components.example_gen import utils as example_gen_utils
 from tfx.proto import example_gen_pb2
 from tfx.types import standard_component_specs
 from tfx.utils import proto_utils
 
+from image_example_gen import component_base
 from image_example_gen import conversion
 from image_example_gen import example
 from image_example_gen import executor_base
@@ -16,6 +18,7 @@ from image_example_gen import keys
 from image_example_gen import limits as limits_lib
 from image_example_gen import listing
 from image_example_gen import outputs
+from image_example_gen import storage
 from image_example_gen import table_join
 from image_example_gen import tables
 from image_example_gen.image_folder import converter as converter_lib
@@ -31,6 +34,7 @@ LABEL_COLUMN_KEY = 'label_column'
 LABEL_SEPARATOR_KEY = 'label_separator'
 EXTRA_COLUMNS_KEY = 'extra_columns'
 GROUP_COLUMN_KEY = 'group_column'
+DETECT_SPLIT_FOLDERS_KEY = 'detect_split_folders'
 MAX_PIXELS_KEY = executor_base.MAX_PIXELS_KEY
 MAX_REJECT_FRACTION_KEY = executor_base.MAX_REJECT_FRACTION_KEY
 KEY_SOURCES = (tables.RELATIVE_PATH, tables.FILE_STEM)
@@ -58,12 +62,12 @@ def find_metadata_file(input_base: str,
     ValueError: `metadata_file` does not exist, or both defaults do.
   """
   if metadata_file:
-    if not fileio.exists(metadata_file):
+    if not storage.exists(metadata_file):
       raise ValueError(f'metadata_file {metadata_file} does not exist.')
     return metadata_file
   found = [os.path.join(input_base, name)
            for name in tables.DEFAULT_METADATA_FILES
-           if fileio.exists(os.path.join(input_base, name))]
+           if storage.exists(os.path.join(input_base, name))]
   if len(found) > 1:
     raise ValueError(f'{input_base} holds both {found}: pass metadata_file to '
                      'say which one holds the labels.')
@@ -74,6 +78,43 @@ class Executor(executor_base.ImageExampleGenExecutor):
   """Converts every file of an image folder into an Example or a reject."""
 
   writes_vocabulary = True
+
+  def resolve_splits(
+      self, exec_properties: Dict[str, Any],
+      input_config: example_gen_pb2.Input,
+      output_config: example_gen_pb2.Output
+  ) -> Tuple[example_gen_pb2.Input, example_gen_pb2.Output]:
+    """Split folders at the top of input_base, when no input_config was given.
+
+    Detected here, where the data is read, so that a pipeline built where
+    input_base cannot be read (compiling for Kubeflow on a laptop) reads
+    split folders as splits too, never as classes.
+
+    Raises:
+      ValueError: split folders are found but output_config asks for other
+        output splits, or two folders map to one split.
+    """
+    if not exec_properties.get(DETECT_SPLIT_FOLDERS_KEY):
+      return input_config, output_config
+    folders = layout.detect_split_folders(
+        listing.list_folders(self._input_base))
+    if not folders:
+      return input_config, output_config
+    partition = output_config.split_config.partition_feature_name
+    if (output_config.split_config.splits and output_config !=
+        component_base.hash_split_output_config(partition)):
+      raise ValueError(
+          f'{self._input_base} holds the split folders {folders}, and '
+          'output_config asks for hash-bucket splits: pass input_config to '
+          'say which folders to read as one split.')
+    input_config = example_gen_pb2.Input(splits=[
+        example_gen_pb2.Input.Split(name=layout.SPLIT_FOLDERS[f.lower()],
+                                    pattern=f'{f}/**')
+        for f in folders])
+    logging.info('Split folders in %s: %s.', self._input_base, ', '.join(
+        f'{s.pattern[:-3]}/ -> {s.name}' for s in input_config.splits))
+    return input_config, example_gen_utils.make_default_output_config(
+        input_config)
 
   def prepare(self, exec_properties: Dict[str, Any], output_uri: str) -> None:
     self._salt = keys.resolve_salt()
@@ -145,13 +186,8 @@ def _discover_classes(input_base: str, patterns: List[str]) -> List[str]:
   names = set()
   for pattern in patterns:
     folder = os.path.join(input_base, listing.fixed_prefix(pattern))
-    if not fileio.isdir(folder):
-      continue
-    for name in fileio.listdir(folder):
-      name = name.rstrip('/')
-      if (not name.startswith('.') and
-          fileio.isdir(os.path.join(folder, name))):
-        names.add(name)
+    names.update(name for name in listing.list_folders(folder)
+                 if not name.startswith('.'))
   if not names:
     raise ValueError(f'No class folders found in {input_base} for patterns '
                      f'{patterns}.')
