@@ -447,6 +447,60 @@ class TestRender:
     assert out.shape == (12, 12)
 
 
+_LUT_HEADERS = {
+    'window': dict(WindowCenter=1900, WindowWidth=3000),
+    'monochrome1 exact window': dict(
+        PhotometricInterpretation='MONOCHROME1', WindowCenter=40,
+        WindowWidth=1, VOILUTFunction='LINEAR_EXACT'),
+    'sigmoid after rescale': dict(
+        RescaleSlope=0.5, RescaleIntercept=-1024, WindowCenter=40,
+        WindowWidth=400, VOILUTFunction='SIGMOID'),
+    'negative slope, no window': dict(RescaleSlope=-2, RescaleIntercept=7),
+    'signed, window': dict(PixelRepresentation=1, WindowCenter=-100,
+                           WindowWidth=700),
+    'modality and voi lut sequences': dict(
+        ModalityLUTSequence=[_lut_item([64, 100, 16],
+                                       list(range(0, 6400, 100)))],
+        VOILUTSequence=[_lut_item([256, 0, 16],
+                                  list(range(65535, 0, -256)))]),
+}
+
+
+@pytest.mark.parametrize('name', sorted(_LUT_HEADERS))
+@pytest.mark.parametrize('options', [
+    display.PixelOptions(), display.PixelOptions(bit_depth=8),
+    display.PixelOptions(apply_voi=False), display.PixelOptions(bit_depth=16)],
+    ids=['defaults', '8-bit', 'no-voi', '16-bit'])
+def test_lookup_table_equals_the_steps(name, options):
+  """Every storable value, and values outside the declared bits too."""
+  ds = _mono(**_LUT_HEADERS[name])
+  dtype = np.int16 if ds.PixelRepresentation else np.uint16
+  info = np.iinfo(dtype)
+  stored = np.arange(info.min, info.max + 1, dtype=np.int64).astype(
+      dtype).reshape(256, 256)
+  bit_depth = display.output_bit_depth(ds, options)
+  out, _ = display.render(stored, ds, options)
+  np.testing.assert_array_equal(
+      out, display.grayscale_steps(stored, ds, options, bit_depth))
+
+
+@pytest.mark.parametrize('name', [
+    'CT_small.dcm', 'MR_small.dcm', 'JPEG2000.dcm', 'emri_small_RLE.dcm',
+    'MR-SIEMENS-DICOM-WithOverlays.dcm', 'liver.dcm', 'mlut_18.dcm',
+    'vlut_04.dcm', 'MR_small_bigendian.dcm'])
+def test_real_files_lookup_table_equals_the_steps(name):
+  path = _testdata(name)
+  header = _header(path)
+  if header.PhotometricInterpretation not in display.MONOCHROME:
+    pytest.skip('colour')
+  for options in (display.PixelOptions(), display.PixelOptions(bit_depth=8)):
+    for index, stored in enumerate(iter_pixels(path)):
+      frame = display.frame_dataset(header, index)
+      out, bit_depth = display.render(stored, frame, options)
+      np.testing.assert_array_equal(
+          out, display.grayscale_steps(stored, frame, options, bit_depth))
+
+
 @pytest.mark.parametrize('name, num_frames, shape, dtype, bit_depth', [
     ('CT_small.dcm', 1, (128, 128), np.uint16, 16),
     ('JPEG2000.dcm', 1, (1024, 256), np.uint16, 16),
