@@ -6,6 +6,7 @@ the standard's formulas, not from the module under test.
 """
 
 import numpy as np
+from PIL import Image
 import pydicom
 from pydicom import uid
 from pydicom.data import get_testdata_file
@@ -416,6 +417,21 @@ class TestResizeSquare:
         np.uint8)
     out = display.resize_square(checkerboard, 4)
     assert (np.abs(out.astype(int) - 100) <= 10).all()
+
+
+  @pytest.mark.parametrize('shape', [(300, 200), (200, 300, 3), (97, 61)])
+  def test_8_bit_path_is_within_one_of_the_float_path(self, shape):
+    rng = np.random.default_rng(5)
+    smooth = np.asarray(Image.fromarray(
+        rng.random((8, 8)).astype(np.float32) * 255).resize(
+            shape[1::-1], Image.Resampling.BICUBIC))
+    arr = np.clip(smooth[..., None] + rng.normal(0, 20, shape[:2] + (
+        shape[2] if len(shape) == 3 else 1,)), 0, 255).astype(np.uint8)
+    arr = arr.reshape(shape)
+    eight = display.resize_square(arr, 64)
+    floats = display.resize_square(arr.astype(np.uint16), 64)
+    assert eight.dtype == np.uint8 and eight.shape == floats.shape
+    assert np.abs(eight.astype(int) - floats.astype(int)).max() <= 1
 
 
 class TestRender:

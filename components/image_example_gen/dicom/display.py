@@ -344,8 +344,9 @@ def resize_square(arr: np.ndarray, size: int,
                   full_shape: Optional[Tuple[int, int]] = None) -> np.ndarray:
   """Step 7: resizes to `size` x `size`, keeping the aspect ratio.
 
-  The long side becomes `size` (Pillow's antialiased bilinear filter on
-  float samples); the short side is scaled by the same factor and centred,
+  The long side becomes `size` (Pillow's antialiased bilinear filter, on
+  8-bit samples for uint8 grayscale and RGB, else on float samples); the
+  short side is scaled by the same factor and centred,
   the bands on either side (the extra pixel, if odd, at the bottom or right)
   filled with 0. HxW and HxWxC arrays keep their shape kind and dtype.
 
@@ -370,12 +371,23 @@ def resize_square(arr: np.ndarray, size: int,
     box = (shift, shift, width * scale + shift, height * scale + shift)
     # The box ends up to a pixel past the last sample: repeat the edge.
     channels = np.pad(channels, ((0, 1), (0, 1), (0, 0)), mode='edge')
-  resized = np.stack([
-      np.asarray(
-          Image.fromarray(channels[..., c].astype(np.float32)).resize(
-              (new_width, new_height), Image.Resampling.BILINEAR, box=box))
-      for c in range(channels.shape[-1])
-  ], axis=-1)
+  new_size = (new_width, new_height)
+  if arr.dtype == np.uint8 and channels.shape[-1] in (1, 3):
+    # Pillow's 8-bit modes, all channels in one pass: within 1 of the float
+    # path, in half its time on a mammogram.
+    mode = 'L' if channels.shape[-1] == 1 else 'RGB'
+    resized = np.asarray(Image.fromarray(
+        np.ascontiguousarray(channels.squeeze(-1) if mode == 'L' else
+                             channels), mode).resize(
+                                 new_size, Image.Resampling.BILINEAR,
+                                 box=box)).reshape(new_height, new_width, -1)
+  else:
+    resized = np.stack([
+        np.asarray(
+            Image.fromarray(channels[..., c].astype(np.float32)).resize(
+                new_size, Image.Resampling.BILINEAR, box=box))
+        for c in range(channels.shape[-1])
+    ], axis=-1)
   top_value = np.iinfo(arr.dtype).max
   out = np.zeros((size, size, channels.shape[-1]), dtype=arr.dtype)
   top = (size - new_height) // 2
