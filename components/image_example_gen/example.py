@@ -83,6 +83,14 @@ LABEL = 'label'
 LABEL_NAME = 'label/name'
 PATIENT_KEY = 'patient/key'
 GROUP_KEY = 'group/key'
+# DICOM series (docs/design.md §13).
+SERIES_KEY = 'series/key'
+STUDY_KEY = 'study/key'
+SLICE_POSITION = 'slice/position'
+IMAGE_DEPTH = 'image/depth'
+VOLUME_SPACING = 'volume/spacing'
+VOLUME_ORIGIN = 'volume/origin'
+VOLUME_DIRECTION = 'volume/direction'
 
 
 def _set(feature: Any, values: FeatureValues) -> None:
