@@ -18,6 +18,7 @@ pipeline (a series whose files disagree on the table key) run without Beam.
 import json
 import os
 import pathlib
+import re
 
 import numpy as np
 import pydicom
@@ -30,6 +31,7 @@ from image_example_gen import DicomExampleGen
 from image_example_gen import keys
 from image_example_gen import listing
 from image_example_gen import rejects
+from image_example_gen import report
 from image_example_gen.executor_base import read_rejects
 from image_example_gen.sample_data import ct
 
@@ -292,3 +294,17 @@ def test_image_unit_examples_without_geometry_are_unchanged(dicom_sample,
   for split in examples_reader(out.uri).values():
     for e in split:
       assert not {'series/key', 'slice/position'} & set(e.features.feature)
+
+
+def test_report_shows_a_volume_as_a_strip_with_its_spacing(sample, run,
+                                                           tmp_path):
+  paths = report.write_report(run.uri('Series'), str(tmp_path / 'report'))
+  page = pathlib.Path(paths.html).read_text()
+  strips = re.findall(r'<figure class="thumb strip"><img src="([^"]+)" '
+                      r'width="(\d+)" height="(\d+)"', page)
+  assert strips
+  for _, width, height in strips:
+    assert int(width) > 3 * int(height)  # Several slices side by side.
+  assert re.search(r'12 slices, 2 x 1 x 1 mm', page)
+  assert re.search(r'6 slices, 4 x 1 x 1 mm', page)
+  assert pathlib.Path(paths.contact_sheet).stat().st_size > 0

@@ -45,6 +45,7 @@ code { font-size: 90%; }
              margin-bottom: 0.5em; }
 .label-name { width: 9em; font-weight: bold; padding-top: 1em; }
 figure { margin: 0 8px 8px 0; width: 110px; }
+figure.strip { width: auto; }
 figure img { background: #000; image-rendering: pixelated; display: block; }
 figcaption { font-size: 10px; line-height: 1.25; word-break: break-all; }
 .note { color: #666; font-size: 90%; }
@@ -76,9 +77,22 @@ def thumbnail(encoded: bytes, size: int = 96) -> np.ndarray:
   return pixels[..., 0] if pixels.shape[-1] == 1 else pixels
 
 
+def strip(slices: Sequence[bytes], size: int = 96) -> np.ndarray:
+  """The thumbnails of a volume's slices side by side, 2 px apart."""
+  thumbs = [thumbnail(encoded, size) for encoded in slices]
+  height = max(t.shape[0] for t in thumbs)
+  gap = np.zeros((height, 2) + thumbs[0].shape[2:], np.uint8)
+  padded = []
+  for thumb in thumbs:
+    pad = [(0, height - thumb.shape[0])] + [(0, 0)] * (thumb.ndim - 1)
+    padded.extend([np.pad(thumb, pad), gap])
+  return np.concatenate(padded[:-1], axis=1)
+
+
 def thumbnails(data: data_lib.ArtifactData, size: int = 96) -> Thumbnails:
-  """The thumbnail of every sample of `data`, in the same nesting."""
-  return {split: {label: [thumbnail(s.encoded, size) for s in samples]
+  """The thumbnail (a volume: strip) of every sample, in the same nesting."""
+  return {split: {label: [strip(s.slices, size) if s.slices else
+                          thumbnail(s.encoded, size) for s in samples]
                   for label, samples in by_label.items()}
           for split, by_label in data.samples.items()}
 
@@ -272,9 +286,11 @@ def _samples_html(data: data_lib.ArtifactData, thumbs: Thumbnails,
                    f'<span class="note">{counts.labels.get(label, 0)} '
                    'Examples</span></div>')
       for sample, thumb in zip(samples, thumbs[split][label]):
-        scale = size / max(thumb.shape[:2])
+        # A volume's strip is as high as an image's thumbnail.
+        scale = size / (thumb.shape[0] if sample.slices else
+                        max(thumb.shape[:2]))
         parts.append(
-            '<figure class="thumb">'
+            f'<figure class="thumb{" strip" if sample.slices else ""}">'
             f'<img src="{_data_uri(png_bytes(thumb))}" '
             f'width="{round(thumb.shape[1] * scale)}" '
             f'height="{round(thumb.shape[0] * scale)}" '
@@ -356,8 +372,10 @@ def report_html(data: data_lib.ArtifactData, thumbs: Thumbnails,
       f'<img src="{_data_uri(chart_png)}" alt="counts per split and label">',
       '<h2>Samples</h2>',
       f'<p class="note">Up to {per_label} Examples per label and split: those '
-      'with the smallest <code>image/key</code>, decoded from '
-      '<code>image/encoded</code> as the Trainer decodes them. All on one '
+      'with the smallest <code>image/key</code> (volumes: '
+      '<code>series/key</code>, shown as a strip of evenly spaced slices), '
+      'decoded from <code>image/encoded</code> as the Trainer decodes them. '
+      'All on one '
       f'page: <a href="{_e(contact_sheet_href)}">contact sheet</a>.</p>',
       *_samples_html(data, thumbs, thumbnail_size),
       '<h2>Rejects</h2>', *_rejects_html(data, rejects_per_reason),

@@ -10,13 +10,15 @@ Both samples hold, on purpose, every input variant the ExampleGens must handle
 and one file for each way an input can be broken; the returned dataclasses say
 what each file is and how it is expected to end (Example or reject reason).
 A third sample, captioned images (`make_captioned_images`), has a Hugging
-Face style metadata.jsonl with a label and a description per image.
+Face style metadata.jsonl with a label and a description per image. A
+fourth, CT studies (`make_ct_sample`), has series of single-slice files to
+be stacked into volumes (`ct.py`).
 
 Command line (writes into empty or new folders; `both` writes `OUT/dicom` and
 `OUT/images`):
 
     python -m image_example_gen.sample_data --out OUT
-        --kind {dicom,images,both,captioned} --n N [--size PX] [--seed S]
+        --kind {dicom,images,both,captioned,ct} --n N [--size PX] [--seed S]
         [--images-per-patient K] [--split-folders]
 
 `--split-folders` puts the image folder's classes under `train/`, `val/` and
@@ -32,6 +34,9 @@ from image_example_gen.sample_data.captioned import make_captioned_images
 from image_example_gen.sample_data.captioned import METADATA_FILE
 from image_example_gen.sample_data.cli import main
 from image_example_gen.sample_data.common import render_digit
+from image_example_gen.sample_data.ct import CtSample
+from image_example_gen.sample_data.ct import CtSeries
+from image_example_gen.sample_data.ct import make_ct_sample
 from image_example_gen.sample_data.dicom import CSV_HEADER
 from image_example_gen.sample_data.dicom import DicomImage
 from image_example_gen.sample_data.dicom import DicomSample

@@ -172,7 +172,7 @@ def _scene(rng: np.random.Generator, label: int, extent: float,
   """A sphere or a cylinder near `offset`, whose slices are discs of similar
   radii."""
   radius = extent * rng.uniform(0.16, 0.26)
-  half_height = radius * rng.uniform(0.9, 1.3) if label == 1 else 0.0
+  half_height = radius * rng.uniform(1.2, 1.6) if label == 1 else 0.0
   margin = extent / 2 - radius - 2.0
   center = offset + rng.uniform(-0.25, 0.25, 3) * margin
   return _Scene(label, center, radius, half_height)
