@@ -79,8 +79,11 @@ SCHEMA_PATHS = {
 DEFAULT_ACCURACY_THRESHOLDS = {DICOM: 0.9, IMAGES: 0.9, CAPTIONED: 0.8,
                                CT: 0.95}
 # ExampleGen arguments of a source by default (example_gen_args override).
+# `ct` expects a study-level table keyed by StudyInstanceUID (RSNA 2022's).
 _EXAMPLE_GEN_ARGS = {CAPTIONED: {'extra_columns': [CAPTION_FEATURE]},
-                     CT: {'unit': 'series'}}
+                     CT: {'unit': 'series',
+                          'label_key_column': 'StudyInstanceUID',
+                          'label_key_source': 'StudyInstanceUID'}}
 # Slices of the volumes the model sees (source `ct`).
 DEFAULT_VOLUME_DEPTH = 16
 PREPROCESSING_FN = 'image_example_gen.training.preprocessing.preprocessing_fn'
@@ -305,13 +308,10 @@ DEMO_SAMPLE_SIZE = 32
 # The RSNA-like sample's CSV, as DicomExampleGen reads it.
 DEMO_DICOM_ARGS = {'patient_column': 'patient_id',
                    'extra_columns': ('laterality', 'view', 'age')}
-# The CT sample: studies, slices of the thin series, px; its CSV labels
-# studies by StudyInstanceUID.
+# The CT sample: studies, and slices of their thin series.
 DEMO_CT_STUDIES = 150
 DEMO_CT_SLICES = 12
-DEMO_CT_ARGS = {'label_key_column': 'StudyInstanceUID',
-                'label_key_source': 'StudyInstanceUID',
-                'patient_column': 'patient_id'}
+DEMO_CT_ARGS = {'patient_column': 'patient_id'}
 
 
 def run_local(pipeline: tfx.dsl.Pipeline) -> None:
