@@ -117,3 +117,28 @@ def test_filter_matches_multi_valued_attributes_joined_by_backslashes():
   assert volume.filter_mismatch(ds, compiled) == ''
   del ds.SeriesDescription
   assert 'SeriesDescription' in volume.filter_mismatch(ds, compiled)
+
+
+def test_ct_sample_is_deterministic_and_accounts_for_every_file(tmp_path):
+  first = ct.make_ct_sample(tmp_path / 'a', n_studies=3, size=32, slices=6,
+                            variants=True)
+  second = ct.make_ct_sample(tmp_path / 'b', n_studies=3, size=32, slices=6,
+                             variants=True)
+  files = sorted(p.relative_to(first.root) for p in first.root.rglob('*')
+                 if p.is_file())
+  assert files == sorted(p.relative_to(second.root)
+                         for p in second.root.rglob('*') if p.is_file())
+  for path in files:
+    assert (first.root / path).read_bytes() == (
+        second.root / path).read_bytes()
+  outcomes = first.expected_outcomes()
+  assert sorted(outcomes) == sorted(
+      str(p.relative_to(first.input_base))
+      for p in first.input_base.rglob('*.dcm'))
+  assert len({s.label for s in first.series}) == 2
+  # Several series share a folder: names do not say which series a file is.
+  folders = {}
+  for s in first.series:
+    for path in s.files:
+      folders.setdefault(path.rsplit('/', 1)[0], set()).add(s.series_uid)
+  assert max(len(uids) for uids in folders.values()) > 2
