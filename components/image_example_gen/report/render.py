@@ -184,7 +184,12 @@ def contact_sheet(data: data_lib.ArtifactData, thumbs: Thumbnails,
     heights.extend([_IMAGE_HEIGHT_IN + _CAPTION_HEIGHT_IN] *
                    (len(label_rows) * per_label))
   width = max([len(rows[0]) for _, rows, _ in blocks if rows] or [1])
-  fig = figure.Figure(figsize=(width * _CELL_WIDTH_IN, sum(heights)))
+  # Volumes' strips are wider than high: their cells are as wide as needed.
+  aspect = max([t.shape[1] / t.shape[0] for by_label in thumbs.values()
+                for label_thumbs in by_label.values() for t in label_thumbs
+                if t.shape[1] > t.shape[0]] or [1.0])
+  fig = figure.Figure(figsize=(width * _CELL_WIDTH_IN * aspect,
+                               sum(heights)))
   grid = fig.add_gridspec(len(heights), width, height_ratios=heights,
                           left=0.01, right=0.99, top=0.995, bottom=0.005,
                           hspace=0.0, wspace=0.05)
@@ -217,12 +222,14 @@ def _split_title(split: str, counts: data_lib.SplitCounts,
 def _draw_cell(ax, sample: data_lib.Sample, thumb: np.ndarray) -> None:
   """One thumbnail with its caption below, in a box of the cell's height."""
   ax.axis('off')
-  box = max(thumb.shape[:2])
+  # An image in a square box; a volume's strip in a box as high as it.
+  box = thumb.shape[0] if sample.slices else max(thumb.shape[:2])
+  width = max(box, thumb.shape[1])
   ax.imshow(thumb, cmap='gray' if thumb.ndim == 2 else None, vmin=0, vmax=255,
             interpolation='nearest',
             extent=(0, thumb.shape[1], thumb.shape[0], 0))
-  ax.set_xlim(-(box - thumb.shape[1]) / 2, thumb.shape[1] +
-              (box - thumb.shape[1]) / 2)
+  ax.set_xlim(-(width - thumb.shape[1]) / 2, thumb.shape[1] +
+              (width - thumb.shape[1]) / 2)
   caption_box = box * _CAPTION_HEIGHT_IN / _IMAGE_HEIGHT_IN
   ax.set_ylim(box + caption_box, 0)
   ax.text(thumb.shape[1] / 2, box + caption_box * 0.05,
