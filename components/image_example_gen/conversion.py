@@ -264,9 +264,20 @@ class _ConvertBatchFn(beam.DoFn):
     """Buffers the Examples of a converted unit; returns their split."""
     split = ''
     labels = []
-    for example in result.examples:
+    first = result.examples[0]
+    keys = [_first_bytes(first, key) for key in (
+        example_lib.IMAGE_KEY, self._group_key, example_lib.SERIES_KEY)]
+    del first
+    for i in range(len(result.examples)):
+      # Each Example is released once serialized: a volume's can be hundreds
+      # of MB, and is not needed twice.
+      example, result.examples[i] = result.examples[i], None
+      label = example.features.feature.get(example_lib.LABEL)
+      if label is not None:
+        labels.extend(label.int64_list.value)
       serialized = example.SerializeToString(deterministic=True)
       example_split = assigner.assign(example, serialized)
+      del example
       if split and example_split != split:
         raise RuntimeError(
             f'The Examples of {item.rel_path} were assigned to splits {split} '
@@ -275,15 +286,11 @@ class _ConvertBatchFn(beam.DoFn):
       split = example_split
       self._buffers.setdefault(split, []).append(serialized)
       self._buffered += len(serialized)
-      label = example.features.feature.get(example_lib.LABEL)
-      if label is not None:
-        labels.extend(label.int64_list.value)
-    first = result.examples[0]
     files = len(files_of(item))
-    self._stats.add_file(
-        split, item.size, _first_bytes(first, example_lib.IMAGE_KEY),
-        _first_bytes(first, self._group_key), labels, len(result.examples),
-        result.repaired, files, _first_bytes(first, example_lib.SERIES_KEY))
+    image_key, group_key, series_key = keys
+    self._stats.add_file(split, item.size, image_key, group_key, labels,
+                         len(result.examples), result.repaired, files,
+                         series_key)
     self._examples.inc(len(result.examples))
     self._bytes.inc(item.size)
     self._done += files

@@ -118,10 +118,16 @@ def make_example(features: Mapping[str, FeatureValues]) -> Example:
   assigning them would copy each (an image's bytes) once per level.
   """
   example = Example()
+  add_features(example, features)
+  return example
+
+
+def add_features(example: Example,
+                 features: Mapping[str, FeatureValues]) -> None:
+  """Adds `features` to `example`, as `make_example` builds them."""
   feature_map = example.features.feature
   for key, values in features.items():
     _set(feature_map[key], values)
-  return example
 
 
 def image_features(encoded: bytes, image_format: str, height: int, width: int,

@@ -304,10 +304,15 @@ class SeriesConverter(conversion.FileConverter, series_lib.SliceReader):
     wanted: Dict[int, List[int]] = {}
     for file_index, frame in (*unit.slices, *(d for _, d in unit.duplicates)):
       wanted.setdefault(file_index, []).append(frame)
-    encoded: List[Optional[bytes]] = [None] * len(unit.slices)
+    # Each PNG goes into the Example as soon as the slices before it are in:
+    # one copy of the volume's PNGs, never a list of them beside it.
+    volume = example.Example()
+    encoded = volume.features.feature[example.IMAGE_ENCODED].bytes_list.value
+    pending: Dict[int, bytes] = {}
     digests: Dict[Tuple[int, int], bytes] = {}
     first_ds, shapes, repaired = None, set(), ''
-    for file_index in sorted(wanted):
+    for file_index in sorted(wanted, key=lambda i: min(
+        slot_of.get((i, frame), len(slot_of)) for frame in wanted[i])):
       with converter_lib.opened(unit.files[file_index]) as f:
         ds = converter_lib.read_header(f)
         pixel_data_offset = f.tell()
@@ -323,7 +328,9 @@ class SeriesConverter(conversion.FileConverter, series_lib.SliceReader):
               digests[slice_] = hashlib.blake2b(
                   frame.pixels.tobytes(), digest_size=16).digest()
             if slice_ in slot_of:
-              encoded[slot_of[slice_]] = codecs.encode_png(frame.pixels)
+              pending[slot_of[slice_]] = codecs.encode_png(frame.pixels)
+            while len(encoded) in pending:
+              encoded.append(pending.pop(len(encoded)))
       if file_index == unit.slices[0][0]:
         first_ds = display.frame_dataset(ds, unit.slices[0][1])
     for kept, duplicate in unit.duplicates:
@@ -340,18 +347,19 @@ class SeriesConverter(conversion.FileConverter, series_lib.SliceReader):
     ((shape, bit_depth),) = shapes
     features = self._label_features(unit, row)
     features.update(metadata.extract(first_ds, self._attributes))
-    features.update(self._volume_features(unit, encoded, shape, bit_depth))
-    return conversion.Converted([example.make_example(features)],
-                                repaired=repaired)
+    features.update(self._volume_features(unit, len(encoded), shape,
+                                          bit_depth))
+    example.add_features(volume, features)
+    return conversion.Converted([volume], repaired=repaired)
 
-  def _volume_features(self, unit: series_lib.Series, encoded: List[bytes],
+  def _volume_features(self, unit: series_lib.Series, depth: int,
                        shape: Tuple[int, ...],
                        bit_depth: int) -> Dict[str, Any]:
+    """Every feature of the volume but its PNGs."""
     volume = unit.volume
     features = {
-        example.IMAGE_ENCODED: encoded,
         example.IMAGE_FORMAT: 'png',
-        example.IMAGE_DEPTH: len(encoded),
+        example.IMAGE_DEPTH: depth,
         example.IMAGE_HEIGHT: shape[0],
         example.IMAGE_WIDTH: shape[1],
         example.IMAGE_CHANNELS: 1 if len(shape) == 2 else shape[2],
