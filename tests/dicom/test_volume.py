@@ -60,6 +60,27 @@ def test_files_that_disagree_on_the_table_key_reject_the_series(sample,
   assert 'table keys' in e.value.detail
 
 
+@pytest.mark.parametrize('keyword, value, words', [
+    ('BitsStored', 16, '(16, 16, 0, 1'),
+    ('PhotometricInterpretation', 'MONOCHROME1', "'MONOCHROME1')"),
+    ('PatientID', 'SOMEONE-ELSE', 'PatientID'),
+    ('StudyInstanceUID', '1.2.3.4', 'StudyInstanceUID'),
+])
+def test_files_of_a_series_that_differ_reject_it(sample, tmp_path, keyword,
+                                                 value, words):
+  root = _copy_series(sample, 'thin', tmp_path)
+  odd = pydicom.dcmread(_listed(root)[2].path)
+  setattr(odd, keyword, value)
+  odd.save_as(_listed(root)[2].path)
+  converter = _converter()
+  unit = converter.make_series([converter.read_slice(i)
+                                for i in _listed(root)])
+  assert unit.reject[0] == rejects.INCONSISTENT_SERIES
+  assert words in unit.reject[1]
+  if keyword in ('PatientID', 'StudyInstanceUID'):  # Never in a record.
+    assert value not in unit.reject[1]
+
+
 def test_series_over_max_decoded_bytes_is_too_large(sample, tmp_path):
   items = _listed(_copy_series(sample, 'thin', tmp_path))
   converter = volume.SeriesConverter(
