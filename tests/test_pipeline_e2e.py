@@ -28,8 +28,9 @@ pytestmark = pytest.mark.e2e
 
 # 1500 images a source: 1000 to train on, 500 to evaluate (2:1 split), so
 # that one eval error is 0.2% of accuracy (conftest's session samples, with
-# a few dozen images, are too small for that). Small images, few epochs: the
-# whole module runs in 3-5 minutes on 2 cores.
+# a few dozen images, are too small for that); ct: the demo's 150 studies,
+# 300 series. Small images, few epochs: the whole module runs in 4-6
+# minutes on 2 cores (ct ~45 s).
 _N_IMAGES = 1500
 _SAMPLE_SIZE = 32
 _EPOCHS = 12
