@@ -5,7 +5,10 @@ is checked against the limits and the pixel data's length against the header
 (`integrity.check_pixel_data`), before any pixel is decoded; the frames are then
 decoded and rendered one at a time (`decoders.iter_frames`) and PNG-encoded.
 Labels, extra columns and the patient id come from the file's row of the
-labels CSV when one is joined (`table_join`).
+labels CSV when one is joined (`table_join`). Frames of a file with geometry
+(`geometry.frame_positions`) carry the series' keyed hash and their position
+along the slice normal. `unit='series'` converts whole series instead
+(`volume.py`).
 """
 
 import contextlib

@@ -101,14 +101,12 @@ class Volume:
       spacing is the mean gap, (last position - first) / (depth - 1).
     origin: Image Position (Patient) of the first slice, mm, LPS.
     direction: row cosines, column cosines, n (9 values).
-    positions: the slice positions along n of `order`, mm.
   """
   order: Tuple[int, ...]
   duplicates: Tuple[Tuple[int, int], ...]
   spacing: Tuple[float, float, float]
   origin: Vector
   direction: Tuple[float, ...]
-  positions: Tuple[float, ...]
 
 
 def normal(orientation: Sequence[float]) -> np.ndarray:
@@ -280,8 +278,7 @@ def stack(slices: Sequence[Plane],
       order=tuple(order), duplicates=tuple(duplicates),
       spacing=(depth_spacing, *first.pixel_spacing),
       origin=tuple(origin),
-      direction=tuple(float(v) for v in (*first.orientation, *n)),
-      positions=tuple(float(positions[i]) for i in order))
+      direction=tuple(float(v) for v in (*first.orientation, *n)))
 
 
 def check_spacing(positions: Sequence[float],

@@ -58,7 +58,7 @@ DEFAULT_MIN_SLICES = 3
 LOCALIZER = 'LOCALIZER'
 _FILTER_VRS = frozenset(('SQ', 'OB', 'OW', 'OF', 'OD', 'OL', 'OV', 'UN'))
 
-SeriesFilter = Tuple[Tuple[str, 're.Pattern'], ...]
+SeriesFilter = Tuple[Tuple[str, re.Pattern], ...]
 
 
 def check_unit(unit: Any) -> None:
@@ -177,9 +177,8 @@ class SeriesConverter(conversion.FileConverter, series_lib.SliceReader):
     """Configures the converter.
 
     Args:
-      key_source: how series join the metadata table ('file_stem' or a
-        DICOM keyword, read from every file of the series); None without a
-        table.
+      key_source: the DICOM keyword that joins a series to the metadata
+        table, read from every file of the series; None without a table.
       attributes: the header attributes exported as `dicom/*` (those of the
         series' first slice).
       options: how slices are rendered.
@@ -199,17 +198,7 @@ class SeriesConverter(conversion.FileConverter, series_lib.SliceReader):
     self._salt = salt
     self._min_slices = min_slices
     self._spacing_tolerance = float(spacing_tolerance)
-    self._series_filter = dict(series_filter or {})
-    self._compiled: SeriesFilter = compile_series_filter(self._series_filter)
-
-  def __getstate__(self):
-    state = dict(self.__dict__)
-    del state['_compiled']  # Compiled patterns are rebuilt, not pickled.
-    return state
-
-  def __setstate__(self, state):
-    self.__dict__.update(state)
-    self._compiled = compile_series_filter(self._series_filter)
+    self._series_filter = compile_series_filter(series_filter)
 
   def _hash(self, ds: Dataset, keyword: str, namespace: str) -> str:
     value = str(ds.get(keyword) or '').strip()
@@ -220,7 +209,7 @@ class SeriesConverter(conversion.FileConverter, series_lib.SliceReader):
       raise rejects.RejectError(rejects.EMPTY_FILE)
     with converter_lib.opened(item) as f:
       ds = converter_lib.read_header(f)
-    mismatch = filter_mismatch(ds, self._compiled)
+    mismatch = filter_mismatch(ds, self._series_filter)
     if mismatch:
       raise rejects.RejectError(rejects.SERIES_FILTERED, mismatch)
     if is_localizer(ds):
