@@ -9,7 +9,8 @@
 
 Sources: `dicom` (DicomExampleGen), `images` (ImageFolderExampleGen on class
 folders), `captioned` (ImageFolderExampleGen on a folder with a Hugging Face
-metadata.jsonl whose `description` column the model reads too).
+metadata.jsonl whose `description` column the model reads too), `ct`
+(DicomExampleGen with `unit='series'`: a volume per CT series, a 3-D CNN).
 
 `create_pipeline` builds it for any runner: `LocalDagRunner` with SQLite
 MLMD here, `KubeflowV2DagRunner` in kubeflow/. Transform and Trainer code is
@@ -20,12 +21,12 @@ Command line (TF_USE_LEGACY_KERAS=1 is set here when unset; see
 image_example_gen/training/model.py for the Keras decision):
 
     python pipeline.py demo [--output-dir ./demo_output]
-    python pipeline.py run --source {dicom,images,captioned} --input-base DIR
+    python pipeline.py run --source {dicom,images,captioned,ct} --input-base DIR
         [--labels-csv CSV] [--patient-column COL] [--extra-columns A,B]
         [--backbone efficientnet_b0 --image-size 64 [--backbone-weights H5]]
         [--output-dir ./pipeline_output] [--beam-pipeline-args='--opt=v ...']
 
-`demo` writes the sample data of the three kinds, runs the pipeline on each
+`demo` writes the sample data of the four kinds, runs the pipeline on each
 and prints where the model, statistics, schema, rejects and evaluation are,
 the eval accuracy and each component's wall time.
 """
@@ -58,7 +59,8 @@ from image_example_gen.training import runs
 DICOM = 'dicom'
 IMAGES = 'images'
 CAPTIONED = 'captioned'
-SOURCES = (DICOM, IMAGES, CAPTIONED)
+CT = 'ct'
+SOURCES = (DICOM, IMAGES, CAPTIONED, CT)
 # The metadata.jsonl column of free text the captioned model reads.
 CAPTION_FEATURE = 'description'
 
@@ -68,14 +70,22 @@ SCHEMA_PATHS = {
     DICOM: str(_REPO_ROOT / 'schemas' / 'dicom' / 'schema.pbtxt'),
     IMAGES: str(_REPO_ROOT / 'schemas' / 'image_folder' / 'schema.pbtxt'),
     CAPTIONED: str(_REPO_ROOT / 'schemas' / 'captioned' / 'schema.pbtxt'),
+    CT: str(_REPO_ROOT / 'schemas' / 'ct' / 'schema.pbtxt'),
 }
 # The eval accuracy at or above which the Evaluator blesses, by source. The
 # captioned sample's images are noisy on purpose (image_example_gen/
 # sample_data/captioned.py): the demo's model scores about 0.89 with the descriptions,
 # 0.75 with empty ones.
-DEFAULT_ACCURACY_THRESHOLDS = {DICOM: 0.9, IMAGES: 0.9, CAPTIONED: 0.8}
+DEFAULT_ACCURACY_THRESHOLDS = {DICOM: 0.9, IMAGES: 0.9, CAPTIONED: 0.8,
+                               CT: 0.95}
 # ExampleGen arguments of a source by default (example_gen_args override).
-_EXAMPLE_GEN_ARGS = {CAPTIONED: {'extra_columns': [CAPTION_FEATURE]}}
+# `ct` expects a study-level table keyed by StudyInstanceUID (RSNA 2022's).
+_EXAMPLE_GEN_ARGS = {CAPTIONED: {'extra_columns': [CAPTION_FEATURE]},
+                     CT: {'unit': 'series',
+                          'label_key_column': 'StudyInstanceUID',
+                          'label_key_source': 'StudyInstanceUID'}}
+# Slices of the volumes the model sees (source `ct`).
+DEFAULT_VOLUME_DEPTH = 16
 PREPROCESSING_FN = 'image_example_gen.training.preprocessing.preprocessing_fn'
 RUN_FN = 'image_example_gen.training.model.run_fn'
 ACCURACY_METRIC = 'SparseCategoricalAccuracy'
@@ -87,7 +97,8 @@ def _example_gen(source: str, input_base: str,
   # Imported here: the components are heavy and only one is needed.
   from image_example_gen import DicomExampleGen  # pylint: disable=g-import-not-at-top
   from image_example_gen import ImageFolderExampleGen  # pylint: disable=g-import-not-at-top
-  component = DicomExampleGen if source == DICOM else ImageFolderExampleGen
+  component = (DicomExampleGen if source in (DICOM, CT) else
+               ImageFolderExampleGen)
   return component(input_base=input_base,
                    **{**_EXAMPLE_GEN_ARGS.get(source, {}),
                       **example_gen_args})
@@ -182,6 +193,7 @@ def create_pipeline(
     epochs: int = model.DEFAULT_EPOCHS,
     batch_size: int = model.DEFAULT_BATCH_SIZE,
     num_classes: Optional[int] = None,
+    volume_depth: int = DEFAULT_VOLUME_DEPTH,
     backbone: str = model.CNN,
     backbone_weights: Optional[str] = None,
     accuracy_threshold: Optional[float] = None,
@@ -197,9 +209,11 @@ def create_pipeline(
     pipeline_name: the pipeline's name in MLMD and on the orchestrator.
     pipeline_root: where artifacts are written (a local path or a GCS/S3 URI
       the runner can reach).
-    source: `dicom` (DicomExampleGen), `images` (ImageFolderExampleGen) or
+    source: `dicom` (DicomExampleGen), `images` (ImageFolderExampleGen),
       `captioned` (ImageFolderExampleGen with the metadata.jsonl column
-      `description`, which Transform and the model read as text).
+      `description`, which Transform and the model read as text) or `ct`
+      (DicomExampleGen with `unit='series'`; Transform stacks each volume to
+      `volume_depth` slices and the model is a 3-D CNN).
     input_base: the ExampleGen's input folder.
     serving_model_dir: where Pusher copies a blessed model (a new numbered
       version folder per push), e.g. a TF Serving model base path.
@@ -221,6 +235,7 @@ def create_pipeline(
     batch_size: training batch size.
     num_classes: the model's number of classes; None takes 1 + the max of the
       schema's `label` int_domain.
+    volume_depth: source `ct`: the slices each volume is resampled to.
     backbone: the model's image branch: 'cnn' or a Keras application such
       as 'efficientnet_b0' (then image_size >= 32; see
       image_example_gen/training/model.py).
@@ -264,6 +279,8 @@ def create_pipeline(
     training_config[model.BACKBONE_WEIGHTS_KEY] = backbone_weights
   if source == CAPTIONED:
     training_config[preprocessing.TEXT_FEATURE_KEY] = CAPTION_FEATURE
+  if source == CT:
+    training_config[preprocessing.VOLUME_DEPTH_KEY] = volume_depth
   preprocessing.ImageConfig.from_custom_config(training_config)  # Checks.
   model.Backbone.from_custom_config(training_config)
   example_gen = _example_gen(source, input_base, example_gen_args or {})
@@ -291,6 +308,10 @@ DEMO_SAMPLE_SIZE = 32
 # The RSNA-like sample's CSV, as DicomExampleGen reads it.
 DEMO_DICOM_ARGS = {'patient_column': 'patient_id',
                    'extra_columns': ('laterality', 'view', 'age')}
+# The CT sample: studies, and slices of their thin series.
+DEMO_CT_STUDIES = 150
+DEMO_CT_SLICES = 12
+DEMO_CT_ARGS = {'patient_column': 'patient_id'}
 
 
 def run_local(pipeline: tfx.dsl.Pipeline) -> None:
@@ -379,6 +400,7 @@ def _demo_data(data_dir: pathlib.Path,
   from image_example_gen import sample_data  # pylint: disable=g-import-not-at-top
   dicom_dir, images_dir = data_dir / DICOM, data_dir / IMAGES
   captioned_dir = data_dir / CAPTIONED
+  ct_dir = data_dir / CT
   if not dicom_dir.exists():
     print(f'Writing {n_images} DICOM files to {dicom_dir} ...')
     sample_data.make_dicom_sample(dicom_dir, n_images, size=DEMO_SAMPLE_SIZE)
@@ -390,11 +412,17 @@ def _demo_data(data_dir: pathlib.Path,
     print(f'Writing {n_images} captioned images to {captioned_dir} ...')
     sample_data.make_captioned_images(captioned_dir, n_images,
                                       size=DEMO_SAMPLE_SIZE)
+  if not ct_dir.exists():
+    print(f'Writing {DEMO_CT_STUDIES} CT studies to {ct_dir} ...')
+    sample_data.make_ct_sample(ct_dir, DEMO_CT_STUDIES, size=DEMO_SAMPLE_SIZE,
+                               slices=DEMO_CT_SLICES)
   return {
       DICOM: (str(dicom_dir / 'train_images'),
               dict(DEMO_DICOM_ARGS, labels_csv=str(dicom_dir / 'train.csv'))),
       IMAGES: (str(images_dir), {}),
       CAPTIONED: (str(captioned_dir), {}),
+      CT: (str(ct_dir / 'train_images'),
+           dict(DEMO_CT_ARGS, labels_csv=str(ct_dir / 'train.csv'))),
   }
 
 
@@ -449,7 +477,7 @@ def _parser() -> argparse.ArgumentParser:
       description='Image / DICOM classification pipeline (TFX, local run).')
   commands = parser.add_subparsers(dest='command', required=True)
   demo = commands.add_parser(
-      'demo', help='sample data of three kinds, then the pipeline on each')
+      'demo', help='sample data of four kinds, then the pipeline on each')
   demo.add_argument('--output-dir', default='demo_output')
   demo.add_argument('--n-images', type=int, default=DEMO_IMAGES_PER_SOURCE,
                     help='images per source')

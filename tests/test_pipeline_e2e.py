@@ -5,6 +5,7 @@ meaningful eval accuracy; the tests assert on what MLMD recorded, on the
 Evaluator's metrics and on the pushed SavedModel classifying raw Examples.
 """
 
+import json
 import pathlib
 import sys
 from typing import Any, Dict, List, Tuple
@@ -27,15 +28,16 @@ pytestmark = pytest.mark.e2e
 
 # 1500 images a source: 1000 to train on, 500 to evaluate (2:1 split), so
 # that one eval error is 0.2% of accuracy (conftest's session samples, with
-# a few dozen images, are too small for that). Small images, few epochs: the
-# whole module runs in 3-5 minutes on 2 cores.
+# a few dozen images, are too small for that); ct: the demo's 150 studies,
+# 300 series. Small images, few epochs: the whole module runs in 4-6
+# minutes on 2 cores (ct ~45 s).
 _N_IMAGES = 1500
 _SAMPLE_SIZE = 32
 _EPOCHS = 12
 # The captioned sample's images are noisy on purpose: its model scores about
 # 0.89 with the descriptions, 0.75 with empty ones.
 _MIN_ACCURACY = {pipeline.DICOM: 0.95, pipeline.IMAGES: 0.95,
-                 pipeline.CAPTIONED: 0.8}
+                 pipeline.CAPTIONED: 0.8, pipeline.CT: 0.95}
 # How much better the captioned model is with the real descriptions than with
 # empty ones, at least.
 _MIN_TEXT_GAIN = 0.08
@@ -43,6 +45,7 @@ _COMPONENTS = {
     pipeline.DICOM: 'DicomExampleGen',
     pipeline.IMAGES: 'ImageFolderExampleGen',
     pipeline.CAPTIONED: 'ImageFolderExampleGen',
+    pipeline.CT: 'DicomExampleGen',
 }
 
 
@@ -54,6 +57,12 @@ def _write_sample(source: str,
                                            size=_SAMPLE_SIZE)
     return str(root / 'train_images'), dict(
         pipeline.DEMO_DICOM_ARGS, labels_csv=str(sample.csv_path))
+  if source == pipeline.CT:  # The demo's volumes: 300 series, 2,850 files.
+    sample = sample_data.make_ct_sample(
+        root, pipeline.DEMO_CT_STUDIES, size=_SAMPLE_SIZE,
+        slices=pipeline.DEMO_CT_SLICES)
+    return str(sample.input_base), dict(pipeline.DEMO_CT_ARGS,
+                                        labels_csv=str(sample.csv_path))
   if source == pipeline.CAPTIONED:
     sample_data.make_captioned_images(root, _N_IMAGES, size=_SAMPLE_SIZE)
   else:
@@ -166,6 +175,22 @@ def test_captioned_model_reads_the_descriptions(pipeline_runs):
   with_text = _pushed_accuracy(pipeline_runs, records)
   without = _pushed_accuracy(pipeline_runs, [_without_text(r) for r in records])
   assert with_text >= without + _MIN_TEXT_GAIN, (with_text, without)
+
+
+def test_ct_volumes_rejects_and_skips(pipeline_runs):
+  if pipeline_runs.source != pipeline.CT:
+    pytest.skip('only the ct source has volumes')
+  (examples,) = pipeline_runs.first['DicomExampleGen'].outputs['examples']
+  assert json.loads(_property(examples, 'reject_counts')) == {
+      'validate/irregular_spacing': pipeline.DEMO_CT_SLICES - 1}
+  assert json.loads(_property(examples, 'skip_counts')) == {
+      'skip/localizer': pipeline.DEMO_CT_STUDIES}
+  # Every study's thin and thick series but the irregular one.
+  assert _property(examples, 'num_series') == 2 * pipeline.DEMO_CT_STUDIES - 1
+  record = tf.train.Example.FromString(pipeline_runs.eval_records()[0])
+  depth = record.features.feature['image/depth'].int64_list.value[0]
+  assert len(record.features.feature['image/encoded'].bytes_list.value) == (
+      depth)
 
 
 def test_second_run_hits_the_cache(pipeline_runs):

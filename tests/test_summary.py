@@ -43,7 +43,7 @@ def test_stats_merge_and_report():
   assert report['converted_files'] == 2
   assert report['examples'] == 3
   assert report['splits']['train'] == {
-      'examples': 3, 'files': 2, 'images': 2, 'patients': 1,
+      'examples': 3, 'files': 2, 'images': 2, 'series': 0, 'patients': 1,
       'labels': {'1': 2, '2': 1}}
   assert report['splits']['eval']['examples'] == 0
   assert report['rejects'] == {'decode/truncated': 1}
@@ -51,3 +51,25 @@ def test_stats_merge_and_report():
                                       'reasons': {'missing_delimiter': 1}}
   assert report['tallies'] == {'burned_in_rejected/secondary_capture': 1,
                                'cropped_to_regions/ultrasound_regions': 2}
+
+
+def test_a_series_counts_its_files_and_skips_are_not_rejects():
+  stats = summary.IngestStats()
+  stats.add_file('train', 300, b'', b'p1', [1], 1, '', files=3,
+                 series_key=b's1')
+  stats.add_file('train', 100, b'', b'p1', [0], 1, '', files=2,
+                 series_key=b's2')
+  stats.add_reject('irregular_spacing', files=4)
+  stats.add_reject('series_filtered', files=5)
+
+  report = stats.to_json(['train'])
+
+  assert report['input_files'] == 3 + 2 + 4 + 5
+  assert report['converted_files'] == 5
+  assert report['rejected_files'] == 4
+  assert report['skipped_files'] == 5
+  assert report['series'] == 2
+  assert report['splits']['train']['series'] == 2
+  assert report['splits']['train']['images'] == 0  # Volumes have no image/key.
+  assert report['rejects'] == {'validate/irregular_spacing': 4}
+  assert report['skipped'] == {'skip/series_filtered': 5}

@@ -23,6 +23,7 @@ from tfx.types import standard_artifacts
 from image_example_gen import DicomExampleGen
 from image_example_gen import ImageFolderExampleGen
 from image_example_gen import sample_data
+from image_example_gen.sample_data import ct
 
 _COMBINES = (common_urns.composites.COMBINE_PER_KEY.urn,
              common_urns.composites.COMBINE_GLOBALLY.urn,
@@ -108,7 +109,13 @@ def _imports_of(payloads, tmp_path):
 def test_no_pipeline_step_of_either_example_gen_imports_tfx_or_tensorflow(
     tmp_path, dicom_sample):
   images = sample_data.make_captioned_images(tmp_path / 'captioned', 12)
+  volumes = ct.make_ct_sample(tmp_path / 'ct', n_studies=2, size=16, slices=6)
   components = {
+      'series': DicomExampleGen(
+          input_base=str(volumes.input_base), unit='series',
+          labels_csv=str(volumes.csv_path),
+          label_key_column='StudyInstanceUID',
+          label_key_source='StudyInstanceUID', max_reject_fraction=0.5),
       'images': ImageFolderExampleGen(input_base=str(images.root),
                                       extra_columns=['description']),
       'dicom': DicomExampleGen(
@@ -123,6 +130,9 @@ def test_no_pipeline_step_of_either_example_gen_imports_tfx_or_tensorflow(
     assert any('Convert' in step for step in payloads), sorted(payloads)
     assert any('WriteShards' in step for step in payloads)
     assert any('ParseRows' in step for step in payloads)
+    if name == 'series':
+      assert any('ReadHeaders' in step for step in payloads)
+      assert any('MakeSeries' in step for step in payloads)
     imports = _imports_of(payloads, tmp_path / f'{name}_payloads')
 
     assert imports['converters']  # The probe did unpickle the conversion.

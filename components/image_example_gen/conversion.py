@@ -9,7 +9,12 @@ output split (`splits`, TFX's hash-bucket rule), groups the records into
 lists per split for the writer, and counts everything into one partial
 `summary.IngestStats` per bundle, so that a file costs no Beam step of its
 own after listing. Every file ends as its Examples in one split or as one
-reject record.
+reject record (or skip record).
+
+The unit of conversion is a file, or, when the executor groups files before
+the join (`group`), a `FileGroup`: files converted together into one Example
+(a DICOM series). A group counts as its files: all of them converted, or all
+rejected with the group's reason.
 """
 
 import abc
@@ -19,7 +24,7 @@ import logging
 import os
 import time
 from typing import (Any, Callable, Dict, Iterator, List, Optional, Sequence,
-                    Tuple)
+                    Tuple, Union)
 import warnings
 
 import apache_beam as beam
@@ -41,8 +46,38 @@ STATS = 'stats'
 DIGESTS = 'digests'
 SPLIT_TAG_PREFIX = 'split:'
 
-# (input split index, file, its join result or None).
-Item = Tuple[int, listing.ListedFile, Optional['table_join.JoinResult']]
+
+@dataclasses.dataclass(frozen=True)
+class FileGroup:
+  """Files converted together into one Example (e.g. a DICOM series).
+
+  Attributes:
+    files: the files, in a deterministic order (the first names the group
+      in logs).
+  """
+  files: Tuple[listing.ListedFile, ...]
+
+  @property
+  def rel_path(self) -> str:
+    return self.files[0].rel_path
+
+  @property
+  def size(self) -> int:
+    return sum(f.size for f in self.files)
+
+  @property
+  def problem(self) -> str:
+    return ''
+
+
+Unit = Union[listing.ListedFile, FileGroup]
+# (input split index, file or group, its join result or None).
+Item = Tuple[int, Unit, Optional['table_join.JoinResult']]
+
+
+def files_of(unit: Unit) -> Tuple[listing.ListedFile, ...]:
+  """The input files a unit of conversion stands for."""
+  return unit.files if isinstance(unit, FileGroup) else (unit,)
 
 _METRICS_NAMESPACE = 'image_example_gen'
 _PROGRESS_INTERVAL_S = 30.0
@@ -80,8 +115,7 @@ class FileConverter(abc.ABC):
     """Per-worker initialisation (imports, codecs); called once per worker."""
 
   @abc.abstractmethod
-  def convert(self, item: listing.ListedFile,
-              row: Optional[table_join.Row]) -> Converted:
+  def convert(self, item: Unit, row: Optional[table_join.Row]) -> Converted:
     """The Examples of `item`, with its table row if a table is joined.
 
     Raises:
@@ -187,10 +221,11 @@ class _ConvertBatchFn(beam.DoFn):
     outputs, digests = [], []
     with _library_messages_at_debug():
       for index, item, joined in batch:
-        self._files.inc()
+        self._files.inc(len(files_of(item)))
         result = self._convert_one(self._converters[index], item, joined)
-        if isinstance(result, rejects_lib.Reject):
-          outputs.append(beam.pvalue.TaggedOutput(REJECTS, result))
+        if isinstance(result, list):  # Rejects, one per file.
+          outputs.extend(beam.pvalue.TaggedOutput(REJECTS, reject)
+                         for reject in result)
           continue
         split = self._add(self._assigners[index], item, result)
         if result.content_digest:
@@ -207,9 +242,9 @@ class _ConvertBatchFn(beam.DoFn):
       yield beam.pvalue.TaggedOutput(output.tag, _in_global_window(output.value))
     yield _in_global_window(self._stats)
 
-  def _convert_one(self, converter: FileConverter, item: listing.ListedFile,
+  def _convert_one(self, converter: FileConverter, item: Unit,
                    joined: Optional[table_join.JoinResult]):
-    """Converted, or the file's Reject."""
+    """Converted, or the Rejects of the unit's files."""
     try:
       if item.problem:
         raise rejects_lib.RejectError(rejects_lib.UNREADABLE, item.problem)
@@ -219,23 +254,34 @@ class _ConvertBatchFn(beam.DoFn):
       return converter.convert(item, row)
     except rejects_lib.RejectError as e:
       self._stats.tally(e.tallies)
-      return self._reject(item.rel_path, e.reason, e.detail)
+      return self._reject(item, e.reason, e.detail)
     except Exception as e:  # pylint: disable=broad-except
       # A bug or an exotic file: one reject, never a failed job.
       logging.warning('Unexpected %s converting %s: %s (traceback at DEBUG)',
                       type(e).__name__, item.rel_path, e)
       logging.debug('Traceback of %s', item.rel_path, exc_info=True)
-      return self._reject(item.rel_path, rejects_lib.UNDECODABLE,
+      return self._reject(item, rejects_lib.UNDECODABLE,
                           f'{type(e).__name__}: {e}')
 
-  def _add(self, assigner: splits_lib.SplitAssigner, item: listing.ListedFile,
+  def _add(self, assigner: splits_lib.SplitAssigner, item: Unit,
            result: Converted) -> str:
-    """Buffers the Examples of a converted file; returns their split."""
+    """Buffers the Examples of a converted unit; returns their split."""
     split = ''
     labels = []
-    for example in result.examples:
+    first = result.examples[0]
+    keys = [_first_bytes(first, key) for key in (
+        example_lib.IMAGE_KEY, self._group_key, example_lib.SERIES_KEY)]
+    del first
+    for i in range(len(result.examples)):
+      # Each Example is released once serialized: a volume's can be hundreds
+      # of MB, and is not needed twice.
+      example, result.examples[i] = result.examples[i], None
+      label = example.features.feature.get(example_lib.LABEL)
+      if label is not None:
+        labels.extend(label.int64_list.value)
       serialized = example.SerializeToString(deterministic=True)
       example_split = assigner.assign(example, serialized)
+      del example
       if split and example_split != split:
         raise RuntimeError(
             f'The Examples of {item.rel_path} were assigned to splits {split} '
@@ -244,18 +290,15 @@ class _ConvertBatchFn(beam.DoFn):
       split = example_split
       self._buffers.setdefault(split, []).append(serialized)
       self._buffered += len(serialized)
-      label = example.features.feature.get(example_lib.LABEL)
-      if label is not None:
-        labels.extend(label.int64_list.value)
-    first = result.examples[0]
-    self._stats.add_file(
-        split, item.size, _first_bytes(first, example_lib.IMAGE_KEY),
-        _first_bytes(first, self._group_key), labels, len(result.examples),
-        result.repaired)
+    files = len(files_of(item))
+    image_key, group_key, series_key = keys
+    self._stats.add_file(split, item.size, image_key, group_key, labels,
+                         len(result.examples), result.repaired, files,
+                         series_key)
     self._stats.tally(result.tallies)
     self._examples.inc(len(result.examples))
     self._bytes.inc(item.size)
-    self._done += 1
+    self._done += files
     return split
 
   def _flush(self) -> Iterator[beam.pvalue.TaggedOutput]:
@@ -264,14 +307,21 @@ class _ConvertBatchFn(beam.DoFn):
     self._buffers = {}
     self._buffered = 0
 
-  def _reject(self, rel_path: str, reason: str,
-              detail: str) -> rejects_lib.Reject:
-    self._rejected.inc()
-    Metrics.counter(_METRICS_NAMESPACE, f'rejects_{reason}').inc()
-    self._failed += 1
-    self._stats.add_reject(reason)
-    logging.info('Rejected %s: %s (%s)', rel_path, reason, detail[:200])
-    return rejects_lib.Reject(rel_path, reason, detail)
+  def _reject(self, item: Unit, reason: str,
+              detail: str) -> List[rejects_lib.Reject]:
+    """One Reject (or skip record) per file of `item`, counted."""
+    files = files_of(item)
+    if not rejects_lib.is_skip(reason):
+      self._rejected.inc(len(files))
+    Metrics.counter(_METRICS_NAMESPACE, f'rejects_{reason}').inc(len(files))
+    self._failed += len(files)
+    self._stats.add_reject(reason, len(files))
+    logging.info('%s %s%s: %s (%s)',
+                 'Skipped' if rejects_lib.is_skip(reason) else 'Rejected',
+                 item.rel_path,
+                 f' and {len(files) - 1} more files of its group'
+                 if len(files) > 1 else '', reason, detail[:200])
+    return [rejects_lib.Reject(f.rel_path, reason, detail) for f in files]
 
   def _report_progress(self) -> None:
     now = time.monotonic()
@@ -308,7 +358,9 @@ def ConvertFiles(  # pylint: disable=invalid-name
     assigners: Sequence[splits_lib.SplitAssigner],
     join: Optional[Callable[[beam.PCollection], Dict[str, beam.PCollection]]]
     = None, excluded: Sequence[str] = (), batch_size: int = 32,
-    group_key: str = '') -> Dict[str, beam.PCollection]:
+    group_key: str = '',
+    group: Optional[Callable[[beam.PCollection], beam.PCollection]] = None
+) -> Dict[str, beam.PCollection]:
   """Lists every input split pattern and converts every file.
 
   Args:
@@ -321,8 +373,12 @@ def ConvertFiles(  # pylint: disable=invalid-name
       `table_join.JoinTable` applied to the listed files); its outputs other
       than 'items' are returned as they are.
     excluded: paths below `input_base` that are not inputs (a metadata file).
-    batch_size: files per DoFn call (and per unit of work of a worker).
+    batch_size: units per DoFn call (and per unit of work of a worker).
     group_key: the feature counted as `patients` in the summary.
+    group: if set, turns the listed (split index, ListedFile) into (split
+      index, unit) before the join, a unit being a `FileGroup` of files
+      converted together (e.g. `dicom.series.GroupSeries`); the join and
+      the converters then see units.
 
   Returns:
     `SPLIT_TAG_PREFIX + <split>`: lists of serialized Examples per output
@@ -333,6 +389,8 @@ def ConvertFiles(  # pylint: disable=invalid-name
   files = (pipeline
            | 'Patterns' >> beam.Create(list(enumerate(patterns)))
            | 'List' >> beam.ParDo(_ListFn(input_base, excluded)))
+  if group is not None:
+    files = files | 'Group' >> group
   joined = {}
   if join is None:
     items = files | 'NoRow' >> beam.Map(lambda indexed: (*indexed, None))

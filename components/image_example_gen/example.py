@@ -83,6 +83,14 @@ LABEL = 'label'
 LABEL_NAME = 'label/name'
 PATIENT_KEY = 'patient/key'
 GROUP_KEY = 'group/key'
+# DICOM series (docs/design.md §14).
+SERIES_KEY = 'series/key'
+STUDY_KEY = 'study/key'
+SLICE_POSITION = 'slice/position'
+IMAGE_DEPTH = 'image/depth'
+VOLUME_SPACING = 'volume/spacing'
+VOLUME_ORIGIN = 'volume/origin'
+VOLUME_DIRECTION = 'volume/direction'
 
 
 def _set(feature: Any, values: FeatureValues) -> None:
@@ -110,10 +118,16 @@ def make_example(features: Mapping[str, FeatureValues]) -> Example:
   assigning them would copy each (an image's bytes) once per level.
   """
   example = Example()
+  add_features(example, features)
+  return example
+
+
+def add_features(example: Example,
+                 features: Mapping[str, FeatureValues]) -> None:
+  """Adds `features` to `example`, as `make_example` builds them."""
   feature_map = example.features.feature
   for key, values in features.items():
     _set(feature_map[key], values)
-  return example
 
 
 def image_features(encoded: bytes, image_format: str, height: int, width: int,

@@ -93,6 +93,14 @@ class ImageExampleGenExecutor(base_beam_executor.BaseBeamExecutor, abc.ABC):
     """Paths below input_base that are not inputs."""
     return ()
 
+  def make_group(self, exec_properties: Dict[str, Any],
+                 converters: Sequence[conversion.FileConverter]
+                ) -> Optional[beam.PTransform]:
+    """Groups files into units converted together (`conversion.FileGroup`,
+    one unit per DoFn call), or None to convert file by file."""
+    del exec_properties, converters
+    return None
+
   def Do(self, input_dict: Dict[str, List[artifact.Artifact]],
          output_dict: Dict[str, List[artifact.Artifact]],
          exec_properties: Dict[str, Any]) -> None:
@@ -135,12 +143,14 @@ class ImageExampleGenExecutor(base_beam_executor.BaseBeamExecutor, abc.ABC):
                             records.DEFAULT_SHARD_SIZE_MB) * 2**20)
     split_uris = {name: artifact_utils.get_split_uri([examples], name)
                   for name in split_names}
+    group = self.make_group(exec_properties, converters)
     try:
       with self._make_beam_pipeline() as pipeline:
         outputs = pipeline | 'ConvertFiles' >> conversion.ConvertFiles(
             self._input_base, patterns, converters, assigners,
             self.make_join(exec_properties, converters),
-            self.excluded_paths(), group_key=self.group_key)
+            self.excluded_paths(), group_key=self.group_key, group=group,
+            **({'batch_size': 1} if group is not None else {}))
         _ = outputs | 'WriteOutputs' >> outputs_lib.WriteOutputs(  # pylint: disable=no-value-for-parameter
             split_uris, examples.uri, parts_dir, temp_dir, shard_bytes,
             self.list_table_keys(),
@@ -250,16 +260,18 @@ def format_summary(summary: Mapping[str, Any],
   lines = [f'Ingestion summary: {summary["input_files"]} input files, '
            f'{summary["converted_files"]} converted into '
            f'{summary["examples"]} Examples, {summary["rejected_files"]} '
-           'rejected.']
-  lines.append(f'{"split":<10} {"examples":>9} {"images":>8} {"patients":>9}'
-               '  labels')
+           f'rejected, {summary.get("skipped_files", 0)} skipped.']
+  lines.append(f'{"split":<10} {"examples":>9} {"images":>8} {"series":>8} '
+               f'{"patients":>9}  labels')
   for name, split in summary['splits'].items():
     labels = ' '.join(f'{k}:{v}' for k, v in split['labels'].items())
     lines.append(f'{name:<10} {split["examples"]:>9} {split["images"]:>8} '
-                 f'{split["patients"]:>9}  {labels}')
+                 f'{split.get("series", 0):>8} {split["patients"]:>9}  '
+                 f'{labels}')
   lines.extend(rejects_lib.format_summary(reject_counts))
   for key in sorted(set(summary) - {'input_files', 'converted_files',
-                                    'rejected_files', 'examples', 'splits',
+                                    'rejected_files', 'skipped_files',
+                                    'examples', 'series', 'splits',
                                     'rejects'}):
     lines.append(f'{key}: {json.dumps(summary[key], sort_keys=True)}')
   return lines
@@ -270,10 +282,13 @@ def _record(examples: artifact.Artifact, summary: Dict[str, Any],
   """Writes ingest_summary.json and the counts as custom properties."""
   outputs_lib.write_text(os.path.join(examples.uri, SUMMARY_FILE),
                          json.dumps(summary, indent=2, sort_keys=True))
-  for key in ('input_files', 'converted_files', 'rejected_files', 'examples'):
+  for key in ('input_files', 'converted_files', 'rejected_files',
+              'skipped_files', 'examples', 'series'):
     examples.set_int_custom_property(f'num_{key}', summary[key])
   examples.set_string_custom_property(
       'reject_counts', json.dumps(summary['rejects'], sort_keys=True))
+  examples.set_string_custom_property(
+      'skip_counts', json.dumps(summary['skipped'], sort_keys=True))
   examples.set_string_custom_property(
       'split_counts', json.dumps(summary['splits'], sort_keys=True))
   examples.set_int_custom_property('num_repaired_files',

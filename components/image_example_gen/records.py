@@ -24,7 +24,7 @@ import gzip
 import os
 import struct
 import uuid
-from typing import BinaryIO, Iterator, List, Optional
+from typing import BinaryIO, Iterator, List, Optional, Tuple
 
 import apache_beam as beam
 from apache_beam.io.filesystem import CompressionTypes
@@ -50,11 +50,23 @@ def masked_crc(data: bytes) -> int:
   return (((crc >> 15) | (crc << 17)) + _CRC_MASK_DELTA) & 0xffffffff
 
 
+# Records are handed to gzip in pieces of at most this size: a volume's
+# record can be hundreds of MB, and gzip's output for a piece is a copy.
+_WRITE_CHUNK = 8 * 2**20
+
+
+def frame_parts(record: bytes) -> Tuple[bytes, bytes]:
+  """The bytes before and after `record` in its TFRecord: its length and the
+  length's CRC; the data's CRC."""
+  length = struct.pack('<Q', len(record))
+  return (length + struct.pack('<I', masked_crc(length)),
+          struct.pack('<I', masked_crc(record)))
+
+
 def frame(record: bytes) -> bytes:
   """`record` as one TFRecord: length, its CRC, the data, the data's CRC."""
-  length = struct.pack('<Q', len(record))
-  return b''.join((length, struct.pack('<I', masked_crc(length)), record,
-                   struct.pack('<I', masked_crc(record))))
+  head, tail = frame_parts(record)
+  return b''.join((head, record, tail))
 
 
 class TFRecordGzipWriter:
@@ -67,7 +79,13 @@ class TFRecordGzipWriter:
                                compresslevel=GZIP_LEVEL, mtime=0)
 
   def write(self, record: bytes) -> None:
-    self._gzip.write(frame(record))
+    """Writes one framed record, never copying `record` whole."""
+    head, tail = frame_parts(record)
+    self._gzip.write(head)
+    view = memoryview(record)
+    for start in range(0, len(record), _WRITE_CHUNK):
+      self._gzip.write(view[start:start + _WRITE_CHUNK])
+    self._gzip.write(tail)
 
   def close(self) -> None:
     self._gzip.close()

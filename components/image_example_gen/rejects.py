@@ -16,7 +16,11 @@ PARSE = 'parse'
 DECODE = 'decode'
 LABEL = 'label'
 VALIDATE = 'validate'
-STAGES = (READ, PARSE, DECODE, LABEL, VALIDATE)
+# Not a reject: the file is accounted for but is no input of the run (a
+# series the user filtered out, a localizer); never counted against
+# max_reject_fraction.
+SKIP = 'skip'
+STAGES = (READ, PARSE, DECODE, LABEL, VALIDATE, SKIP)
 
 # Reasons. Each belongs to one stage (REASON_STAGE below).
 EMPTY_FILE = 'empty_file'                  # 0 bytes
@@ -38,6 +42,13 @@ OUTSIDE_CLASS_FOLDER = 'outside_class_folder'  # file directly in input_base
 INVALID_IMAGE = 'invalid_image'            # decoded, but unusable (0 px, odd shape)
 TOO_LARGE = 'too_large'                    # header declares more than the size limits
 BURNED_IN_ANNOTATION = 'burned_in_annotation'  # pixels may show PHI (burned_in.py)
+NO_GEOMETRY = 'no_geometry'                # series: no position/orientation/spacing
+INCONSISTENT_SERIES = 'inconsistent_series'  # series: slices do not make one volume
+IRREGULAR_SPACING = 'irregular_spacing'    # series: gaps between slices differ
+# Skips (stage SKIP).
+SERIES_FILTERED = 'series_filtered'        # does not match `series_filter`
+LOCALIZER = 'localizer'                    # CT localizer (scout) image
+TOO_FEW_SLICES = 'too_few_slices'          # series of fewer than `min_slices`
 
 REASON_STAGE = {
     EMPTY_FILE: READ,
@@ -59,10 +70,21 @@ REASON_STAGE = {
     INVALID_IMAGE: VALIDATE,
     TOO_LARGE: VALIDATE,
     BURNED_IN_ANNOTATION: VALIDATE,
+    NO_GEOMETRY: VALIDATE,
+    INCONSISTENT_SERIES: VALIDATE,
+    IRREGULAR_SPACING: VALIDATE,
+    SERIES_FILTERED: SKIP,
+    LOCALIZER: SKIP,
+    TOO_FEW_SLICES: SKIP,
 }
 
 # Where rejects go inside the Examples artifact: <uri>/rejects/rejects-*.jsonl
 REJECTS_DIR = 'rejects'
+
+
+def is_skip(reason: str) -> bool:
+  """Whether `reason` skips a file rather than rejecting it."""
+  return REASON_STAGE[reason] == SKIP
 
 
 class RejectError(Exception):

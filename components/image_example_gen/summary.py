@@ -1,9 +1,10 @@
 """Counts of an ingestion run, kept per bundle and merged: memory independent of N.
 
 Each conversion bundle fills one `IngestStats` (files, Examples and labels per
-split, rejects by reason, repaired files) and emits it once; Beam merges the
-partial stats into the run's summary. Distinct images and patients (or
-groups) per split are counted with a `DistinctSketch` (the k smallest hashes,
+split, rejects and skips by reason, repaired files) and emits it once; Beam
+merges the partial stats into the run's summary. Distinct images, series and
+patients (or groups) per split are counted with a `DistinctSketch` (the k
+smallest hashes,
 "KMV"): exact up to `SKETCH_SIZE` distinct values, an estimate with about
 1/sqrt(SKETCH_SIZE) relative error beyond, in constant memory.
 """
@@ -55,10 +56,12 @@ class DistinctSketch:
 
 @dataclasses.dataclass
 class SplitStats:
-  """One output split: Examples, files, distinct images and patients, labels."""
+  """One output split: Examples, files, distinct images, series and patients,
+  labels."""
   examples: int = 0
   files: int = 0
   images: DistinctSketch = dataclasses.field(default_factory=DistinctSketch)
+  series: DistinctSketch = dataclasses.field(default_factory=DistinctSketch)
   patients: DistinctSketch = dataclasses.field(default_factory=DistinctSketch)
   labels: collections.Counter = dataclasses.field(
       default_factory=collections.Counter)
@@ -67,12 +70,14 @@ class SplitStats:
     self.examples += other.examples
     self.files += other.files
     self.images.merge(other.images)
+    self.series.merge(other.series)
     self.patients.merge(other.patients)
     self.labels.update(other.labels)
 
   def to_json(self) -> Dict[str, Any]:
     return {'examples': self.examples, 'files': self.files,
-            'images': self.images.count(), 'patients': self.patients.count(),
+            'images': self.images.count(), 'series': self.series.count(),
+            'patients': self.patients.count(),
             'labels': {str(k): v for k, v in sorted(self.labels.items())}}
 
 
@@ -83,6 +88,8 @@ class IngestStats:
   bytes_read: int = 0
   rejects: collections.Counter = dataclasses.field(
       default_factory=collections.Counter)
+  skipped: collections.Counter = dataclasses.field(
+      default_factory=collections.Counter)
   repaired: collections.Counter = dataclasses.field(
       default_factory=collections.Counter)
   tallies: collections.Counter = dataclasses.field(
@@ -91,22 +98,30 @@ class IngestStats:
 
   def add_file(self, split: str, size: int, image_key: bytes,
                patient_key: bytes, labels: Iterable[int], num_examples: int,
-               repaired: str) -> None:
-    """Counts one converted file whose Examples went to `split`."""
+               repaired: str, files: int = 1, series_key: bytes = b'') -> None:
+    """Counts converted file(s) (a series: `files`) whose Examples went to
+    `split`."""
     stats = self.split(split)
-    self.converted_files += 1
+    self.converted_files += files
     self.bytes_read += size
-    stats.files += 1
+    stats.files += files
     stats.examples += num_examples
-    stats.images.add(image_key)
+    if image_key:
+      stats.images.add(image_key)
+    if series_key:
+      stats.series.add(series_key)
     if patient_key:
       stats.patients.add(patient_key)
     stats.labels.update(labels)
     if repaired:
       self.repaired[repaired] += 1
 
-  def add_reject(self, reason: str) -> None:
-    self.rejects[reason] += 1
+  def add_reject(self, reason: str, files: int = 1) -> None:
+    """Counts rejected files, or skipped ones for a skip reason."""
+    if rejects_lib.is_skip(reason):
+      self.skipped[reason] += files
+    else:
+      self.rejects[reason] += files
 
   def tally(self, names: Iterable[str]) -> None:
     """Counts what a converter reported of a file (`Converted.tallies`)."""
@@ -121,6 +136,7 @@ class IngestStats:
     self.converted_files += other.converted_files
     self.bytes_read += other.bytes_read
     self.rejects.update(other.rejects)
+    self.skipped.update(other.skipped)
     self.repaired.update(other.repaired)
     self.tallies.update(other.tallies)
     for name, split in other.splits.items():
@@ -134,16 +150,22 @@ class IngestStats:
   def to_json(self, split_names: Iterable[str]) -> Dict[str, Any]:
     """The summary: files, Examples, per split counts, rejects by reason."""
     num_rejects = sum(self.rejects.values())
+    num_skipped = sum(self.skipped.values())
     splits = {name: self.split(name).to_json() for name in split_names}
     return {
-        'input_files': self.converted_files + num_rejects,
+        'input_files': self.converted_files + num_rejects + num_skipped,
         'converted_files': self.converted_files,
         'rejected_files': num_rejects,
+        'skipped_files': num_skipped,
         'examples': sum(s['examples'] for s in splits.values()),
+        # A series lies in one split (all its files share a patient).
+        'series': sum(s['series'] for s in splits.values()),
         'bytes_read': self.bytes_read,
         'splits': splits,
         'rejects': {f'{stage}/{reason}': n for (stage, reason), n in
                     sorted(self.reject_counts().items())},
+        'skipped': {f'{rejects_lib.SKIP}/{reason}': n
+                    for reason, n in sorted(self.skipped.items())},
         'repaired_files': {'count': sum(self.repaired.values()),
                            'reasons': dict(sorted(self.repaired.items()))},
         'tallies': dict(sorted(self.tallies.items())),

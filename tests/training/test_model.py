@@ -122,6 +122,18 @@ def test_build_model_outputs_probabilities():
   np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, rtol=1e-5)
 
 
+def test_volumes_get_a_3d_cnn():
+  keras_model = model.build_model([6, _SIZE, _SIZE, 1], 2)
+  assert any(isinstance(layer, tf_keras.layers.Conv3D)
+             for layer in keras_model.layers)
+  probabilities = keras_model(np.random.default_rng(0).random(
+      (3, 6, _SIZE, _SIZE, 1), np.float32)).numpy()
+  assert probabilities.shape == (3, 2)
+  with pytest.raises(ValueError, match='volumes'):
+    model.build_model([6, 32, 32, 1], 2,
+                      backbone=model.Backbone('efficientnet_b0'))
+
+
 def test_num_classes_from_the_label_domain():
   schema = schema_util.load_schema_text(str(_SCHEMA))
   assert model.num_classes(None, schema) == 10

@@ -134,3 +134,44 @@ def test_image_config_from_custom_config():
 def test_image_config_refuses_bad_values(config, message):
   with pytest.raises(ValueError, match=message):
     preprocessing.ImageConfig.from_custom_config(config)
+
+
+def _volume_pngs(depth: int, size: int = 8):
+  """Slices k = 0 .. depth-1 of a volume whose value grows with k."""
+  return [_png(np.full((size, size), 0.1 + 0.8 * k / (depth - 1)), np.uint16)
+          for k in range(depth)]
+
+
+def test_volumes_of_any_depth_come_out_alike_in_slice_order():
+  # A SparseTensor, as parsing a VarLenFeature of 6 and 12 slices gives it.
+  volumes = [_volume_pngs(6), _volume_pngs(12)]
+  sparse = tf.ragged.constant(volumes).to_sparse()
+  config = preprocessing.ImageConfig(size=4, depth=9, stretch_contrast=False)
+  batch = preprocessing.decode_volumes(sparse, config).numpy()
+  assert batch.shape == (2, 9, 4, 4, 1)
+  for volume in batch:
+    means = volume.mean(axis=(1, 2, 3))
+    assert np.all(np.diff(means) > 0)  # First slice first, last last.
+    np.testing.assert_allclose(means, np.linspace(0.1, 0.9, 9), atol=0.03)
+  np.testing.assert_allclose(batch[0], batch[1], atol=0.03)
+
+
+def test_volume_stretch_spans_the_whole_volume_not_each_slice():
+  sparse = tf.ragged.constant([_volume_pngs(5)]).to_sparse()
+  config = preprocessing.ImageConfig(size=4, depth=5)
+  (volume,) = preprocessing.decode_volumes(sparse, config).numpy()
+  assert volume[0].max() == pytest.approx(0.0, abs=1e-6)
+  assert volume[-1].min() == pytest.approx(1.0, abs=1e-6)
+
+
+def test_preprocessing_fn_with_volume_depth():
+  outputs = preprocessing.preprocessing_fn(
+      {preprocessing.RAW_IMAGE: tf.ragged.constant(
+          [_volume_pngs(4), _volume_pngs(7)]).to_sparse(),
+       preprocessing.RAW_LABEL: tf.constant([[1], [0]], tf.int64)},
+      {preprocessing.IMAGE_SIZE_KEY: 6, preprocessing.VOLUME_DEPTH_KEY: 5})
+  assert outputs[preprocessing.IMAGE].shape == (2, 5, 6, 6, 1)
+  assert (preprocessing.ImageConfig.from_custom_config(
+      {preprocessing.VOLUME_DEPTH_KEY: 5}).depth == 5)
+  with pytest.raises(ValueError, match='volume_depth'):
+    preprocessing.ImageConfig(depth=0)

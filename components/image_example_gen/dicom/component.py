@@ -1,6 +1,6 @@
 """DicomExampleGen: DICOM files plus an optional labels CSV to tf.Examples."""
 
-from typing import List, Optional, Sequence
+from typing import Dict, List, Mapping, Optional, Sequence
 
 from tfx.components.example_gen import component
 from tfx.dsl.components.base import executor_spec
@@ -15,7 +15,9 @@ from image_example_gen import limits
 from image_example_gen import tables
 from image_example_gen.dicom import burned_in
 from image_example_gen.dicom import executor
+from image_example_gen.dicom import geometry
 from image_example_gen.dicom import metadata
+from image_example_gen.dicom import volume
 
 _P = component_spec.ExecutionParameter
 
@@ -37,6 +39,10 @@ class DicomExampleGenSpec(component_spec.ComponentSpec):
       executor.MAX_FRAMES_KEY: _P(type=int),
       executor.MAX_DECODED_BYTES_KEY: _P(type=int),
       executor.BURNED_IN_ANNOTATION_KEY: _P(type=str),
+      executor.UNIT_KEY: _P(type=str),
+      executor.MIN_SLICES_KEY: _P(type=int),
+      executor.SPACING_TOLERANCE_KEY: _P(type=float),
+      executor.SERIES_FILTER_KEY: _P(type=Dict[str, str], optional=True),
   }
   INPUTS = {}
   OUTPUTS = component.FileBasedExampleGen.SPEC_CLASS.OUTPUTS
@@ -45,8 +51,9 @@ class DicomExampleGenSpec(component_spec.ComponentSpec):
 class DicomExampleGen(component.FileBasedExampleGen):
   """Reads DICOM files (and a labels CSV) into Examples (docs/design.md).
 
-  Every file under `input_base` becomes Example(s) (one per kept frame) or
-  one reject record (`<examples>/rejects/`). Pixels are rendered as in
+  Every file under `input_base` becomes Example(s) (one per kept frame; with
+  `unit='series'`, one per series), one reject record
+  (`<examples>/rejects/`), or a skip record (series mode). Pixels are rendered as in
   docs/design.md and stored as PNG (16-bit for grayscale with more than 8 bits
   stored). Only allow-listed, non-identifying attributes become `dicom/*`
   features; patient and image ids become keyed hashes under the salt in
@@ -75,6 +82,10 @@ class DicomExampleGen(component.FileBasedExampleGen):
       resize: Optional[int] = None,
       multi_frame: str = 'all',
       burned_in_annotation: str = burned_in.CROP,
+      unit: str = 'image',
+      min_slices: int = volume.DEFAULT_MIN_SLICES,
+      spacing_tolerance: float = geometry.DEFAULT_SPACING_TOLERANCE,
+      series_filter: Optional[Mapping[str, str]] = None,
       max_pixels: int = component_base.DEFAULT_MAX_PIXELS,
       max_frames: int = limits.DEFAULT_MAX_FRAMES,
       max_decoded_bytes: int = limits.DEFAULT_MAX_DECODED_BYTES,
@@ -111,7 +122,8 @@ class DicomExampleGen(component.FileBasedExampleGen):
       resize: if set, output images are resize x resize, aspect kept and
         padded with black (docs/design.md, pixels step 7). Default: stored size.
       multi_frame: frames kept from multi-frame files: 'all' (one Example
-        per frame, with `dicom/frame_index`), 'first' or 'middle'.
+        per frame, with `dicom/frame_index`), 'first' or 'middle'. Ignored
+        with `unit='series'`, where every frame is a slice.
       burned_in_annotation: pixels that may show names, ids and dates
         (docs/design.md §7): 'crop' (default) crops ultrasound to its
         Sequence of Ultrasound Regions and rejects (`burned_in_annotation`)
@@ -119,12 +131,36 @@ class DicomExampleGen(component.FileBasedExampleGen):
         captures and photographs unless marked NO; 'reject' rejects
         ultrasound with regions too; 'keep' keeps every file's pixels as
         stored (data you have cleaned), warns, and counts `burned_in_kept`.
+        The same rules apply to every file of a series with `unit='series'`.
+      unit: 'image' (an Example per frame) or 'series': an Example per
+        SeriesInstanceUID, wherever its files lie, with the slices (frames
+        of enhanced multi-frame files too) sorted along the slice normal and
+        the volume's spacing, origin and direction (docs/design.md §14).
+        A series that is no regular volume is rejected, all its files
+        (`inconsistent_series`, `irregular_spacing`); a file without
+        position, orientation or pixel spacing is rejected `no_geometry`;
+        CT localizers are skipped (`localizer`). `label_key_source` must
+        then be a DICOM keyword (e.g. 'StudyInstanceUID': one row labels
+        every series of a study); a series whose files disagree on it is
+        rejected `inconsistent_series`.
+      min_slices: series mode: series with fewer slices are skipped
+        (`too_few_slices`, not counted as rejects). At least 2; the default
+        3 is the fewest whose spacing can be checked (two gaps).
+      spacing_tolerance: series mode: a gap between consecutive slices may
+        differ from the series' median gap by this fraction of it (default
+        0.1; a missing slice makes one gap twice the others).
+      series_filter: series mode: DICOM keyword -> regular expression, e.g.
+        {'SeriesDescription': 'T2', 'Modality': '^(CT|MR)$'}; only files
+        whose attributes match every expression (`re.search` on the value,
+        a multi-valued one joined by backslashes) are used, the others are
+        skipped (`series_filtered`). Matched inside the component; the
+        values are never exported.
       max_pixels: reject (`too_large`) files whose header declares more
         pixels per frame (Rows x Columns), before decoding.
       max_frames: reject (`too_large`) files declaring more frames.
       max_decoded_bytes: reject (`too_large`) files whose frames would
         decode to more bytes (Rows x Columns x Samples x bytes per sample x
-        frames).
+        frames); with `unit='series'`, series whose slices would.
       shard_size_mb: the size at which a Split-* TFRecord shard is closed
         and the next begun.
       max_reject_fraction: fail the component when more than this fraction
@@ -135,6 +171,13 @@ class DicomExampleGen(component.FileBasedExampleGen):
         on `patient/key`.
       range_config: TFX span range, for patterns with `{SPAN}`.
     """
+    # Checked first: the spec's type check would raise a less clear error.
+    volume.check_unit(unit)
+    volume.check_min_slices(min_slices)
+    volume.check_spacing_tolerance(spacing_tolerance)
+    volume.compile_series_filter(series_filter)
+    if series_filter and unit != 'series':
+      raise ValueError("series_filter needs unit='series'.")
     params = {
         executor.LABELS_CSV_KEY: labels_csv,
         executor.LABEL_KEY_COLUMN_KEY: label_key_column,
@@ -150,6 +193,10 @@ class DicomExampleGen(component.FileBasedExampleGen):
         executor.MAX_FRAMES_KEY: max_frames,
         executor.MAX_DECODED_BYTES_KEY: max_decoded_bytes,
         executor.BURNED_IN_ANNOTATION_KEY: burned_in_annotation,
+        executor.UNIT_KEY: unit,
+        executor.MIN_SLICES_KEY: min_slices,
+        executor.SPACING_TOLERANCE_KEY: float(spacing_tolerance),
+        executor.SERIES_FILTER_KEY: dict(series_filter or {}) or None,
         **component_base.shared_params(max_reject_fraction, max_pixels,
                                        shard_size_mb),
     }

@@ -7,7 +7,10 @@ whether the pixels are cropped, rejected or kept, before any pixel is
 decoded; the frames are then decoded and rendered one at a time
 (`decoders.iter_frames`) and PNG-encoded.
 Labels, extra columns and the patient id come from the file's row of the
-labels CSV when one is joined (`table_join`).
+labels CSV when one is joined (`table_join`). Frames of a file with geometry
+(`geometry.frame_positions`) carry the series' keyed hash and their position
+along the slice normal. `unit='series'` converts whole series instead
+(`volume.py`).
 """
 
 import contextlib
@@ -31,6 +34,7 @@ from image_example_gen.dicom import burned_in
 from image_example_gen.dicom import metadata
 from image_example_gen.dicom import decoders
 from image_example_gen.dicom import display
+from image_example_gen.dicom import geometry
 from image_example_gen.dicom import integrity
 
 # Which frames of a multi-frame file become Examples.
@@ -97,23 +101,21 @@ class DicomFileConverter(conversion.FileConverter):
   def join_key(self, item: listing.ListedFile) -> Optional[str]:
     """The file's key in the labels CSV: its stem or a header attribute."""
     if self._key_source == tables.FILE_STEM:
-      return tables.path_key(item.rel_path, tables.FILE_STEM)
-    with _opened(item) as f:
-      ds = _read_header(f, specific_tags=[self._key_source])
-    value = ds.get(self._key_source)
-    return None if value is None else tables.table_key(str(value),
-                                                       tables.FILE_STEM)
+      return join_key_of(None, item, self._key_source)
+    with opened(item) as f:
+      ds = read_header(f, specific_tags=[self._key_source])
+    return join_key_of(ds, item, self._key_source)
 
   def convert(self, item: listing.ListedFile,
               row: Optional[tables.Row]) -> conversion.Converted:
     if item.size == 0:
       raise rejects.RejectError(rejects.EMPTY_FILE)
-    with _opened(item) as f:
+    with opened(item) as f:
       return self._convert_open(item, f, row)
 
   def _convert_open(self, item: listing.ListedFile, f,
                     row: Optional[tables.Row]) -> conversion.Converted:
-    ds = _read_header(f)
+    ds = read_header(f)
     pixel_data_offset = f.tell()
     reason = integrity.check_pixel_attributes(ds)
     if reason:
@@ -129,6 +131,12 @@ class DicomFileConverter(conversion.FileConverter):
     syntax = metadata.transfer_syntax_uid(ds)
     if syntax:
       features[metadata.TRANSFER_SYNTAX_FEATURE] = syntax
+    # For 2.5-D: the series and each frame's position along its normal.
+    positions = geometry.frame_positions(ds)
+    series_uid = str(ds.get('SeriesInstanceUID') or '').strip()
+    if positions and series_uid:
+      features[example.SERIES_KEY] = keys.keyed_hash(series_uid, self._salt,
+                                                     'series')
     image_key = keys.keyed_hash(image_id, self._salt, 'image')
     examples = []
     try:
@@ -149,6 +157,8 @@ class DicomFileConverter(conversion.FileConverter):
             image_key))
         frame_features[example.IMAGE_BIT_DEPTH] = frame.bit_depth
         frame_features[metadata.FRAME_INDEX_FEATURE] = frame.index
+        if positions:
+          frame_features[example.SLICE_POSITION] = positions[frame.index]
         examples.append(example.make_example(frame_features))
     except rejects.RejectError:
       raise
@@ -181,8 +191,18 @@ class DicomFileConverter(conversion.FileConverter):
     return features
 
 
+def join_key_of(ds: Optional[pydicom.Dataset], item: listing.ListedFile,
+                key_source: str) -> Optional[str]:
+  """A file's key in the table: its stem, or its `key_source` attribute."""
+  if key_source == tables.FILE_STEM:
+    return tables.path_key(item.rel_path, tables.FILE_STEM)
+  value = ds.get(key_source)
+  return None if value is None else tables.table_key(str(value),
+                                                     tables.FILE_STEM)
+
+
 @contextlib.contextmanager
-def _opened(item: listing.ListedFile) -> Iterator[BinaryIO]:
+def opened(item: listing.ListedFile) -> Iterator[BinaryIO]:
   """The listed file, open; rejected (`unreadable`) if it cannot be read."""
   try:
     f = conversion.open_file(item.path)
@@ -200,7 +220,8 @@ def _opened(item: listing.ListedFile) -> Iterator[BinaryIO]:
     yield f
 
 
-def _read_header(f, **kwargs) -> pydicom.Dataset:
+def read_header(f, **kwargs) -> pydicom.Dataset:
+  """The header (`stop_before_pixels`); rejects what does not parse."""
   try:
     return pydicom.dcmread(f, stop_before_pixels=True, **kwargs)
   except pydicom_errors.InvalidDicomError as e:

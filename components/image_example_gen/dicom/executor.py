@@ -1,9 +1,12 @@
 """DicomExampleGen's executor: one Beam transform from DICOM files to Examples.
 
 The labels CSV is joined to the files in Beam (`table_join`); each file is
-converted by `converter.DicomFileConverter`.
+converted by `converter.DicomFileConverter`. With `unit='series'` the files
+are first grouped into series (`series.GroupSeries`), the series joined, and
+each converted by `volume.SeriesConverter`.
 """
 
+import json
 import logging
 from typing import Any, Dict, Mapping, Optional, Sequence
 
@@ -21,6 +24,8 @@ from image_example_gen.dicom import converter as converter_lib
 from image_example_gen.dicom import deidentification
 from image_example_gen.dicom import metadata
 from image_example_gen.dicom import display
+from image_example_gen.dicom import series
+from image_example_gen.dicom import volume
 
 LABELS_CSV_KEY = 'labels_csv'
 LABEL_KEY_COLUMN_KEY = 'label_key_column'
@@ -36,6 +41,10 @@ MULTI_FRAME_KEY = 'multi_frame'
 MAX_FRAMES_KEY = 'max_frames'
 MAX_DECODED_BYTES_KEY = 'max_decoded_bytes'
 BURNED_IN_ANNOTATION_KEY = 'burned_in_annotation'
+UNIT_KEY = 'unit'
+MIN_SLICES_KEY = 'min_slices'
+SPACING_TOLERANCE_KEY = 'spacing_tolerance'
+SERIES_FILTER_KEY = 'series_filter'
 MAX_PIXELS_KEY = executor_base.MAX_PIXELS_KEY
 MAX_REJECT_FRACTION_KEY = executor_base.MAX_REJECT_FRACTION_KEY
 MULTI_FRAME_POLICIES = converter_lib.MULTI_FRAME_POLICIES
@@ -46,6 +55,12 @@ def table_spec(exec_properties: Dict[str, Any]) -> Optional[tables.TableSpec]:
   if not exec_properties.get(LABELS_CSV_KEY):
     return None
   converter_lib.check_key_source(exec_properties[LABEL_KEY_SOURCE_KEY])
+  if (exec_properties.get(UNIT_KEY) == 'series' and
+      exec_properties[LABEL_KEY_SOURCE_KEY] == tables.FILE_STEM):
+    raise ValueError(
+        "unit='series' joins the table on a DICOM keyword read from every "
+        "file of a series (e.g. label_key_source='StudyInstanceUID'), not on "
+        "'file_stem', which differs between the files of a series.")
   return tables.TableSpec(
       path=exec_properties[LABELS_CSV_KEY],
       key_column=exec_properties[LABEL_KEY_COLUMN_KEY],
@@ -62,6 +77,14 @@ def pixel_options(exec_properties: Dict[str, Any]) -> display.PixelOptions:
       apply_voi=bool(exec_properties[APPLY_VOI_KEY]),
       bit_depth=exec_properties.get(BIT_DEPTH_KEY) or None,
       resize=exec_properties.get(RESIZE_KEY) or None)
+
+
+def series_filter(exec_properties: Dict[str, Any]) -> Mapping[str, str]:
+  """The `series_filter` exec property (orchestrators pass it as JSON)."""
+  value = exec_properties.get(SERIES_FILTER_KEY)
+  if isinstance(value, str):
+    value = json.loads(value)
+  return dict(value or {})
 
 
 def size_limits(exec_properties: Dict[str, Any]) -> limits_lib.SizeLimits:
@@ -92,13 +115,28 @@ class Executor(executor_base.ImageExampleGenExecutor):
   def make_converter(self, exec_properties: Dict[str, Any],
                      split_pattern: str) -> conversion.FileConverter:
     del split_pattern
+    key_source = self._table.key_source if self._table else None
+    attributes = metadata.resolve_attributes(
+        executor_base.list_property(exec_properties, EXTRA_ATTRIBUTES_KEY))
+    if exec_properties.get(UNIT_KEY) == 'series':
+      return volume.SeriesConverter(
+          key_source, attributes, pixel_options(exec_properties),
+          size_limits(exec_properties), self._salt,
+          int(exec_properties[MIN_SLICES_KEY]),
+          float(exec_properties[SPACING_TOLERANCE_KEY]),
+          series_filter(exec_properties),
+          exec_properties[BURNED_IN_ANNOTATION_KEY])
     return converter_lib.DicomFileConverter(
-        self._table.key_source if self._table else None,
-        metadata.resolve_attributes(
-            executor_base.list_property(exec_properties, EXTRA_ATTRIBUTES_KEY)),
-        pixel_options(exec_properties), exec_properties[MULTI_FRAME_KEY],
-        size_limits(exec_properties), self._salt,
-        exec_properties[BURNED_IN_ANNOTATION_KEY])
+        key_source, attributes, pixel_options(exec_properties),
+        exec_properties[MULTI_FRAME_KEY], size_limits(exec_properties),
+        self._salt, exec_properties[BURNED_IN_ANNOTATION_KEY])
+
+  def make_group(self, exec_properties: Dict[str, Any],
+                 converters: Sequence[conversion.FileConverter]
+                ) -> Optional[beam.PTransform]:
+    if exec_properties.get(UNIT_KEY) != 'series':
+      return None
+    return series.GroupSeries(converters)  # pylint: disable=no-value-for-parameter
 
   def make_join(self, exec_properties: Dict[str, Any],
                 converters: Sequence[conversion.FileConverter]

@@ -6,9 +6,10 @@ data is as long as the header promises (PS3.5 A.4, 7.1);
 `decode_error_reason` maps what a decoder raised to a reject reason.
 """
 
+import contextlib
 import io
 import struct
-from typing import BinaryIO, Optional
+from typing import BinaryIO, Iterator, Optional
 
 from pydicom import uid
 from pydicom.dataset import Dataset
@@ -110,6 +111,25 @@ def decode_error_reason(exc: BaseException) -> str:
     return rejects.TRUNCATED
   return rejects.UNDECODABLE
 
+
+
+@contextlib.contextmanager
+def decode_errors_as_rejects() -> Iterator[None]:
+  """Turns what decoding and rendering raise into a reject of the file.
+
+  RejectError passes; OSError is `unreadable`; anything else gets the
+  reason `decode_error_reason` names, with the exception as the detail.
+  """
+  try:
+    yield
+  except rejects.RejectError:
+    raise
+  except OSError as e:
+    raise rejects.RejectError(rejects.UNREADABLE,
+                              f'{type(e).__name__}: {e}') from e
+  except Exception as e:  # pylint: disable=broad-except
+    raise rejects.RejectError(decode_error_reason(e),
+                              f'{type(e).__name__}: {e}') from e
 
 
 def _all_plugins_declined(message: str) -> bool:

@@ -23,6 +23,8 @@ from image_example_gen import rejects as rejects_lib
 SPLIT_PREFIX = 'Split-'
 LABEL_VOCABULARY_FILE = outputs.VOCABULARY_FILE
 FRAME_INDEX = 'dicom/frame_index'
+# Slices of a volume shown in its strip, evenly spaced from first to last.
+STRIP_SLICES = 8
 # The label of Examples without a `label` feature.
 NO_LABEL = 'none'
 # Splits in this order first, any others after them alphabetically.
@@ -37,14 +39,17 @@ class Sample:
     split: its split.
     label: its label as text (`NO_LABEL` without one).
     key: its `image/key`.
-    encoded: its `image/encoded` bytes.
+    encoded: its (first) `image/encoded` bytes.
     caption: short lines describing it (label, then key metadata).
+    slices: for a volume, up to STRIP_SLICES of its slices, evenly spaced
+      from the first to the last; () for an image.
   """
   split: str
   label: str
   key: str
   encoded: bytes
   caption: Tuple[str, ...]
+  slices: Tuple[bytes, ...] = ()
 
 
 @dataclasses.dataclass(frozen=True)
@@ -185,8 +190,31 @@ def caption(example: tf.train.Example,
         f'{_first(example, example_lib.IMAGE_HEIGHT, "?")}x'
         f'{_first(example, example_lib.IMAGE_WIDTH, "?")}x'
         f'{_first(example, example_lib.IMAGE_CHANNELS, "?")}')
-  lines.append(f'key {_first(example, example_lib.IMAGE_KEY, "?")[:8]}')
+  depth = _first(example, example_lib.IMAGE_DEPTH)
+  if depth is not None:
+    spacing = ' x '.join(_number(round(v, 3)) for v in _values(
+        example, example_lib.VOLUME_SPACING))
+    lines.append(f'{depth} slices, {spacing} mm')
+  lines.append(f'key {_key(example)[:8] or "?"}')
   return tuple(lines)
+
+
+def _key(example: tf.train.Example) -> str:
+  """`image/key`, or a volume's `series/key`."""
+  return (_first(example, example_lib.IMAGE_KEY) or
+          _first(example, example_lib.SERIES_KEY, ''))
+
+
+def strip_slices(example: tf.train.Example,
+                 count: int = STRIP_SLICES) -> Tuple[bytes, ...]:
+  """Up to `count` encoded slices of a volume, first to last; () for an
+  image."""
+  if example_lib.IMAGE_DEPTH not in example.features.feature:
+    return ()
+  slices = example.features.feature[example_lib.IMAGE_ENCODED].bytes_list.value
+  picks = sorted({round(i * (len(slices) - 1) / max(1, count - 1))
+                  for i in range(min(count, len(slices)))})
+  return tuple(slices[i] for i in picks)
 
 
 def read_label_names(uri: str) -> Dict[str, str]:
@@ -231,8 +259,7 @@ class _SplitReader:
       self._label_names.setdefault(label, name)
     kept = self.kept.setdefault(label, [])
     # Frames of one multi-frame file share the key: the frame breaks ties.
-    order = (_first(example, example_lib.IMAGE_KEY, ''),
-             _first(example, FRAME_INDEX, 0))
+    order = (_key(example), _first(example, FRAME_INDEX, 0))
     if len(kept) == self._per_label and order >= kept[-1][0]:
       return
     kept.insert(bisect.bisect([o for o, _ in kept], order), (order, example))
@@ -248,7 +275,8 @@ class _SplitReader:
     return {
         label: [Sample(split=self._split, label=label, key=key,
                        encoded=_first_bytes(example),
-                       caption=caption(example, self._label_names))
+                       caption=caption(example, self._label_names),
+                       slices=strip_slices(example))
                 for (key, _), example in self.kept[label]]
         for label in sorted(self.kept, key=label_sort_key)}
 

@@ -45,6 +45,7 @@ code { font-size: 90%; }
              margin-bottom: 0.5em; }
 .label-name { width: 9em; font-weight: bold; padding-top: 1em; }
 figure { margin: 0 8px 8px 0; width: 110px; }
+figure.strip { width: auto; }
 figure img { background: #000; image-rendering: pixelated; display: block; }
 figcaption { font-size: 10px; line-height: 1.25; word-break: break-all; }
 .note { color: #666; font-size: 90%; }
@@ -76,9 +77,22 @@ def thumbnail(encoded: bytes, size: int = 96) -> np.ndarray:
   return pixels[..., 0] if pixels.shape[-1] == 1 else pixels
 
 
+def strip(slices: Sequence[bytes], size: int = 96) -> np.ndarray:
+  """The thumbnails of a volume's slices side by side, 2 px apart."""
+  thumbs = [thumbnail(encoded, size) for encoded in slices]
+  height = max(t.shape[0] for t in thumbs)
+  gap = np.zeros((height, 2) + thumbs[0].shape[2:], np.uint8)
+  padded = []
+  for thumb in thumbs:
+    pad = [(0, height - thumb.shape[0])] + [(0, 0)] * (thumb.ndim - 1)
+    padded.extend([np.pad(thumb, pad), gap])
+  return np.concatenate(padded[:-1], axis=1)
+
+
 def thumbnails(data: data_lib.ArtifactData, size: int = 96) -> Thumbnails:
-  """The thumbnail of every sample of `data`, in the same nesting."""
-  return {split: {label: [thumbnail(s.encoded, size) for s in samples]
+  """The thumbnail (a volume: strip) of every sample, in the same nesting."""
+  return {split: {label: [strip(s.slices, size) if s.slices else
+                          thumbnail(s.encoded, size) for s in samples]
                   for label, samples in by_label.items()}
           for split, by_label in data.samples.items()}
 
@@ -170,7 +184,12 @@ def contact_sheet(data: data_lib.ArtifactData, thumbs: Thumbnails,
     heights.extend([_IMAGE_HEIGHT_IN + _CAPTION_HEIGHT_IN] *
                    (len(label_rows) * per_label))
   width = max([len(rows[0]) for _, rows, _ in blocks if rows] or [1])
-  fig = figure.Figure(figsize=(width * _CELL_WIDTH_IN, sum(heights)))
+  # Volumes' strips are wider than high: their cells are as wide as needed.
+  aspect = max([t.shape[1] / t.shape[0] for by_label in thumbs.values()
+                for label_thumbs in by_label.values() for t in label_thumbs
+                if t.shape[1] > t.shape[0]] or [1.0])
+  fig = figure.Figure(figsize=(width * _CELL_WIDTH_IN * aspect,
+                               sum(heights)))
   grid = fig.add_gridspec(len(heights), width, height_ratios=heights,
                           left=0.01, right=0.99, top=0.995, bottom=0.005,
                           hspace=0.0, wspace=0.05)
@@ -203,12 +222,14 @@ def _split_title(split: str, counts: data_lib.SplitCounts,
 def _draw_cell(ax, sample: data_lib.Sample, thumb: np.ndarray) -> None:
   """One thumbnail with its caption below, in a box of the cell's height."""
   ax.axis('off')
-  box = max(thumb.shape[:2])
+  # An image in a square box; a volume's strip in a box as high as it.
+  box = thumb.shape[0] if sample.slices else max(thumb.shape[:2])
+  width = max(box, thumb.shape[1])
   ax.imshow(thumb, cmap='gray' if thumb.ndim == 2 else None, vmin=0, vmax=255,
             interpolation='nearest',
             extent=(0, thumb.shape[1], thumb.shape[0], 0))
-  ax.set_xlim(-(box - thumb.shape[1]) / 2, thumb.shape[1] +
-              (box - thumb.shape[1]) / 2)
+  ax.set_xlim(-(width - thumb.shape[1]) / 2, thumb.shape[1] +
+              (width - thumb.shape[1]) / 2)
   caption_box = box * _CAPTION_HEIGHT_IN / _IMAGE_HEIGHT_IN
   ax.set_ylim(box + caption_box, 0)
   ax.text(thumb.shape[1] / 2, box + caption_box * 0.05,
@@ -272,9 +293,11 @@ def _samples_html(data: data_lib.ArtifactData, thumbs: Thumbnails,
                    f'<span class="note">{counts.labels.get(label, 0)} '
                    'Examples</span></div>')
       for sample, thumb in zip(samples, thumbs[split][label]):
-        scale = size / max(thumb.shape[:2])
+        # A volume's strip is as high as an image's thumbnail.
+        scale = size / (thumb.shape[0] if sample.slices else
+                        max(thumb.shape[:2]))
         parts.append(
-            '<figure class="thumb">'
+            f'<figure class="thumb{" strip" if sample.slices else ""}">'
             f'<img src="{_data_uri(png_bytes(thumb))}" '
             f'width="{round(thumb.shape[1] * scale)}" '
             f'height="{round(thumb.shape[0] * scale)}" '
@@ -356,8 +379,10 @@ def report_html(data: data_lib.ArtifactData, thumbs: Thumbnails,
       f'<img src="{_data_uri(chart_png)}" alt="counts per split and label">',
       '<h2>Samples</h2>',
       f'<p class="note">Up to {per_label} Examples per label and split: those '
-      'with the smallest <code>image/key</code>, decoded from '
-      '<code>image/encoded</code> as the Trainer decodes them. All on one '
+      'with the smallest <code>image/key</code> (volumes: '
+      '<code>series/key</code>, shown as a strip of evenly spaced slices), '
+      'decoded from <code>image/encoded</code> as the Trainer decodes them. '
+      'All on one '
       f'page: <a href="{_e(contact_sheet_href)}">contact sheet</a>.</p>',
       *_samples_html(data, thumbs, thumbnail_size),
       '<h2>Rejects</h2>', *_rejects_html(data, rejects_per_reason),

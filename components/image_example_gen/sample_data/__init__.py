@@ -13,12 +13,14 @@ A third sample, captioned images (`make_captioned_images`), has a Hugging
 Face style metadata.jsonl with a label and a description per image. A fourth
 (`make_burned_in_sample`) holds ultrasound, secondary captures and
 photographs with the patient's name and dates burned into their pixels.
+A fifth, CT studies (`make_ct_sample`), has series of single-slice files
+to be stacked into volumes (`ct.py`).
 
 Command line (writes into empty or new folders; `both` writes `OUT/dicom` and
 `OUT/images`):
 
     python -m image_example_gen.sample_data --out OUT
-        --kind {dicom,images,both,captioned,burned_in} --n N [--size PX]
+        --kind {dicom,images,both,captioned,burned_in,ct} --n N [--size PX]
         [--seed S] [--images-per-patient K] [--split-folders]
 
 `--split-folders` puts the image folder's classes under `train/`, `val/` and
@@ -34,6 +36,9 @@ from image_example_gen.sample_data.captioned import make_captioned_images
 from image_example_gen.sample_data.captioned import METADATA_FILE
 from image_example_gen.sample_data.cli import main
 from image_example_gen.sample_data.common import render_digit
+from image_example_gen.sample_data.ct import CtSample
+from image_example_gen.sample_data.ct import CtSeries
+from image_example_gen.sample_data.ct import make_ct_sample
 from image_example_gen.sample_data.dicom import CSV_HEADER
 from image_example_gen.sample_data.dicom import DicomImage
 from image_example_gen.sample_data.dicom import DicomSample

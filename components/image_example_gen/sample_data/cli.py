@@ -5,6 +5,7 @@ import pathlib
 from typing import Optional, Sequence
 
 from image_example_gen.sample_data.captioned import make_captioned_images
+from image_example_gen.sample_data.ct import make_ct_sample
 from image_example_gen.sample_data.dicom import make_dicom_sample
 from image_example_gen.sample_data.image_folder import make_image_folder
 from image_example_gen.sample_data.ultrasound import make_burned_in_sample
@@ -19,13 +20,14 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                       help='a new or empty folder to write into')
   parser.add_argument('--kind',
                       choices=('dicom', 'images', 'both', 'captioned',
-                               'burned_in'),
+                               'burned_in', 'ct'),
                       default='both',
                       help='both writes OUT/dicom and OUT/images; captioned '
                            'writes images with a metadata.jsonl; burned_in '
-                           'writes DICOM files with PHI in their pixels')
+                           'writes DICOM files with PHI in their pixels; ct '
+                           'writes CT studies of single-slice files')
   parser.add_argument('--n', type=int, default=48,
-                      help='number of good images of each kind')
+                      help='number of good images of each kind (ct: studies)')
   parser.add_argument('--size', type=int, default=64, help='image size in px')
   parser.add_argument('--seed', type=int, default=0)
   parser.add_argument('--images-per-patient', type=int, default=4,
@@ -50,6 +52,12 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     print(f'{folder.root}: {len(folder.images)} good images in '
           f'{len(folder.class_names)} classes, {len(folder.rejects)} to be '
           f'rejected')
+  if args.kind == 'ct':
+    volumes = make_ct_sample(out, n_studies=args.n, size=args.size,
+                             seed=args.seed)
+    print(f'{volumes.input_base}: {len(volumes.series)} series in '
+          f'{args.n} studies, {len(volumes.expected_outcomes())} files; '
+          f'study labels in {volumes.csv_path}')
   if args.kind == 'captioned':
     captioned = make_captioned_images(out, n_images=args.n, size=args.size,
                                       seed=args.seed)

@@ -6,7 +6,9 @@ graph (decode, resize, scale) on the fly, so decoded pixels never touch disk.
 The exported `serving_default` signature takes serialized tf.Examples as the
 ExampleGens write them and returns class probabilities.
 
-The image branch is a small CNN or a Keras application (`backbone`). When
+The image branch is a small CNN or a Keras application (`backbone`); for
+volumes (Transform's `volume_depth`: images of [depth, size, size,
+channels]) it is a small 3-D CNN. When
 Transform's output has `text_ids` (its `text_feature` key), the model also
 takes the text, as a multi-hot vector over Transform's vocabulary
 concatenated to the image features; serving then needs the raw text feature
@@ -188,6 +190,20 @@ def _cnn_features(images: tf.Tensor) -> tf.Tensor:
   return tf_keras.layers.Flatten()(x)
 
 
+def _cnn3d_features(volumes: tf.Tensor) -> tf.Tensor:
+  """Three 3-D conv + max-pool layers, then the maximum over the volume.
+
+  The global maximum makes the features independent of where the object is
+  in the volume.
+  """
+  x = volumes
+  for filters in (16, 32, 64):
+    x = tf_keras.layers.Conv3D(filters, 3, padding='same',
+                               activation='relu')(x)
+    x = tf_keras.layers.MaxPooling3D(padding='same')(x)
+  return tf_keras.layers.GlobalMaxPooling3D()(x)
+
+
 def _application_features(images: tf.Tensor, backbone: Backbone) -> tf.Tensor:
   """A Keras application's pooled features of [0, 1] images (1 or 3 ch)."""
   height, width, channels = images.shape[1:]
@@ -215,7 +231,9 @@ def build_model(image_shape: List[int], n_classes: int,
   """A compiled classifier: [size, size, channels] images -> probabilities.
 
   Args:
-    image_shape: [size, size, channels] of the `image` input.
+    image_shape: [size, size, channels] of the `image` input, or [depth,
+      size, size, channels] for volumes (a 3-D CNN; `backbone` must be the
+      default).
     n_classes: the number of classes.
     learning_rate: Adam's learning rate.
     backbone: the image branch.
@@ -224,7 +242,12 @@ def build_model(image_shape: List[int], n_classes: int,
       multi-hot of which joins the image features.
   """
   images = tf_keras.Input(shape=image_shape, name=preprocessing.IMAGE)
-  if backbone.name == CNN:
+  if len(image_shape) == 4:
+    if backbone.name != CNN:
+      raise ValueError(f'{BACKBONE_KEY} {backbone.name!r} takes images, not '
+                       'volumes: use the default 3-D CNN.')
+    x = _cnn3d_features(images)
+  elif backbone.name == CNN:
     x = _cnn_features(images)
   else:
     x = _application_features(images, backbone)

@@ -13,6 +13,11 @@ custom_config keys (all optional):
     display ranges differ between images (windows, bit depths, a CT without
     window scaled to the full 16-bit range spans a few percent of it); the
     stretch makes the model see them alike.
+  volume_depth: for volume Examples (DicomExampleGen `unit='series'`: one
+    PNG per slice in `image/encoded`), the number of slices the model sees:
+    each volume is decoded into [depth, height, width, channels] and resized
+    to [volume_depth, image_size, image_size, channels] (default: none,
+    one image per Example).
   text_feature: a raw bytes feature of free text (UTF-8, one value per
     Example), e.g. 'description' (default: none, images only). It is
     lowercased, split into words (runs of letters and digits) and mapped to
@@ -44,6 +49,7 @@ IMAGE_SIZE_KEY = 'image_size'
 CHANNELS_KEY = 'channels'
 STRETCH_CONTRAST_KEY = 'stretch_contrast'
 TEXT_FEATURE_KEY = 'text_feature'
+VOLUME_DEPTH_KEY = 'volume_depth'
 DEFAULT_IMAGE_SIZE = 28
 DEFAULT_CHANNELS = 1
 _SUPPORTED_CHANNELS = (1, 3)
@@ -65,10 +71,14 @@ class ImageConfig:
   size: int = DEFAULT_IMAGE_SIZE
   channels: int = DEFAULT_CHANNELS
   stretch_contrast: bool = True
+  depth: Optional[int] = None  # Volumes: slices the model sees.
 
   def __post_init__(self):
     if self.size < 1:
       raise ValueError(f'{IMAGE_SIZE_KEY} must be positive, got {self.size}.')
+    if self.depth is not None and self.depth < 1:
+      raise ValueError(f'{VOLUME_DEPTH_KEY} must be positive, got '
+                       f'{self.depth}.')
     if self.channels not in _SUPPORTED_CHANNELS:
       raise ValueError(f'{CHANNELS_KEY} must be one of {_SUPPORTED_CHANNELS}, '
                        f'got {self.channels}.')
@@ -80,7 +90,9 @@ class ImageConfig:
     return cls(
         size=int(config.get(IMAGE_SIZE_KEY, DEFAULT_IMAGE_SIZE)),
         channels=int(config.get(CHANNELS_KEY, DEFAULT_CHANNELS)),
-        stretch_contrast=bool(config.get(STRETCH_CONTRAST_KEY, True)))
+        stretch_contrast=bool(config.get(STRETCH_CONTRAST_KEY, True)),
+        depth=(int(config[VOLUME_DEPTH_KEY])
+               if config.get(VOLUME_DEPTH_KEY) is not None else None))
 
 
 def decode_image(encoded: tf.Tensor, config: ImageConfig) -> tf.Tensor:
@@ -110,6 +122,46 @@ def decode_images(encoded: tf.Tensor, config: ImageConfig) -> tf.Tensor:
       config)
 
 
+def decode_volumes(encoded: Any, config: ImageConfig) -> tf.Tensor:
+  """A batch of volumes, each a list of encoded slices, as
+  [batch, depth, size, size, channels].
+
+  `encoded` is what parsing the `image/encoded` of volume Examples gives: a
+  SparseTensor [batch, slices] (a VarLenFeature), a RaggedTensor or a dense
+  [batch, slices] tensor. Each slice is decoded and resized as
+  `decode_image` does, then the slices are resampled along the depth
+  (bilinear) to `config.depth`, so volumes of any number of slices come out
+  alike; the stretch (if set) spans each whole volume.
+  """
+  if isinstance(encoded, tf.SparseTensor):
+    encoded = tf.RaggedTensor.from_sparse(encoded)
+  elif not isinstance(encoded, tf.RaggedTensor):
+    encoded = tf.RaggedTensor.from_tensor(encoded)
+  return _scale(
+      tf.map_fn(
+          lambda one: _decode_volume(one, config), encoded,
+          fn_output_signature=tf.TensorSpec(
+              (config.depth, config.size, config.size, config.channels),
+              tf.float32)),
+      config)
+
+
+def _decode_volume(slices: tf.Tensor, config: ImageConfig) -> tf.Tensor:
+  """[slices] encoded images -> [depth, size, size, channels]."""
+  volume = tf.map_fn(
+      lambda one: _decode_and_resize(one, config), slices,
+      fn_output_signature=tf.TensorSpec(
+          (config.size, config.size, config.channels), tf.float32))
+  # Resampling along the depth: the slices as rows of one image.
+  rows = tf.reshape(volume, [-1, config.size * config.size * config.channels,
+                             1])
+  rows = tf.image.resize(
+      rows, (config.depth, config.size * config.size * config.channels),
+      antialias=True)
+  return tf.reshape(rows, (config.depth, config.size, config.size,
+                           config.channels))
+
+
 def _decode_and_resize(encoded: tf.Tensor, config: ImageConfig) -> tf.Tensor:
   image = tf.io.decode_image(encoded, channels=config.channels,
                              dtype=tf.float32, expand_animations=False)
@@ -117,12 +169,13 @@ def _decode_and_resize(encoded: tf.Tensor, config: ImageConfig) -> tf.Tensor:
 
 
 def _scale(images: tf.Tensor, config: ImageConfig) -> tf.Tensor:
-  """Clips to [0, 1], then stretches each image (the last 3 axes) if set."""
+  """Clips to [0, 1], then stretches each image or volume if set."""
   images = tf.clip_by_value(images, 0.0, 1.0)
   if not config.stretch_contrast:
     return images
-  low = tf.reduce_min(images, axis=[-3, -2, -1], keepdims=True)
-  high = tf.reduce_max(images, axis=[-3, -2, -1], keepdims=True)
+  axes = [-4, -3, -2, -1] if config.depth else [-3, -2, -1]
+  low = tf.reduce_min(images, axis=axes, keepdims=True)
+  high = tf.reduce_max(images, axis=axes, keepdims=True)
   return (images - low) / tf.maximum(high - low, _MIN_RANGE)
 
 
@@ -148,13 +201,16 @@ def preprocessing_fn(inputs: Dict[str, tf.Tensor],
                     ) -> Dict[str, Any]:
   """Decodes, resizes and scales `image/encoded`; `label` as int64 [batch].
 
-  With `text_feature` also `text_ids`, the text's words as vocabulary
-  indices (int64 SparseTensor [batch, words]). Serving feeds no label: TFT's
-  transform layer then leaves `label` out.
+  `image` is [batch, size, size, channels], or with `volume_depth`
+  [batch, depth, size, size, channels]. With `text_feature` also
+  `text_ids`, the text's words as vocabulary indices (int64 SparseTensor
+  [batch, words]). Serving feeds no label: TFT's transform layer then leaves
+  `label` out.
   """
   config = ImageConfig.from_custom_config(custom_config)
+  decode = decode_volumes if config.depth else decode_images
   outputs = {
-      IMAGE: decode_images(inputs[RAW_IMAGE], config),
+      IMAGE: decode(inputs[RAW_IMAGE], config),
       LABEL: tf.reshape(tf.cast(inputs[RAW_LABEL], tf.int64), [-1]),
   }
   text = text_feature(custom_config)
