@@ -163,3 +163,22 @@ def test_ct_sample_is_deterministic_and_accounts_for_every_file(tmp_path):
     for path in s.files:
       folders.setdefault(path.rsplit('/', 1)[0], set()).add(s.series_uid)
   assert max(len(uids) for uids in folders.values()) > 2
+
+
+def test_burned_in_rules_apply_to_every_file_of_a_series(sample, tmp_path):
+  root = _copy_series(sample, 'thin', tmp_path)
+  items = _listed(root)
+  marked = pydicom.dcmread(items[2].path)
+  marked.BurnedInAnnotation = 'YES'
+  marked.save_as(items[2].path)
+  items = _listed(root)
+  with pytest.raises(rejects.RejectError) as e:
+    _converter().read_slice(items[2])
+  assert e.value.reason == rejects.BURNED_IN_ANNOTATION
+  assert e.value.tallies == ('burned_in_rejected/burned_in_annotation_yes',)
+  # 'keep' stacks the marked slice with the others and counts it.
+  keeper = _converter(burned_in_annotation='keep')
+  unit = keeper.make_series([keeper.read_slice(i) for i in items])
+  converted = keeper.convert(unit, None)
+  assert converted.tallies == ('burned_in_kept/burned_in_annotation_yes',)
+  assert len(converted.examples) == 1
