@@ -20,12 +20,15 @@
   arithmetic-coded, sequential or progressive, 8-bit, with 1 or 3 components
   (SOF0-2, SOF9-10) and an end-of-image marker; PNG when every chunk's CRC
   holds and IEND is present, which libpng checks and Pillow does not.
-* Everything else that Pillow decodes (BMP, the first frame of GIF and TIFF,
-  WebP, CMYK and lossless JPEG, ...) is re-encoded as lossless PNG with
-  TensorFlow's encoder: 8-bit, or 16-bit for 16-bit grayscale sources. Pixels
-  keep their channels: grayscale 1, grayscale+alpha 2, RGB 3, RGBA 4; palette
-  images become RGB, or RGBA when they have transparency; CMYK becomes RGB.
-  Only the first frame of a GIF or TIFF is ever decoded.
+* Everything else that Pillow decodes exactly (BMP, the first frame of GIF
+  and TIFF, WebP, CMYK and lossless JPEG, Netpbm `.ppm`/`.pgm`/`.pbm`, PCX,
+  SGI, QOI, TGA, the largest image of an ICO/CUR, DDS, JPEG 2000) is
+  re-encoded as lossless PNG with TensorFlow's encoder: 8-bit, or 16-bit for
+  16-bit sources (grayscale, and RGB Netpbm files with a maxval over 255,
+  which Pillow would reduce to 8 bits and `_netpbm_rgb16` reads instead).
+  Pixels keep their channels: grayscale 1, grayscale+alpha 2, RGB 3, RGBA 4;
+  palette images become RGB, or RGBA when they have transparency; CMYK
+  becomes RGB. Only the first frame of a GIF or TIFF is ever decoded.
 * An EXIF orientation other than 1 is applied (`exif_transpose`, the default,
   like Hugging Face's imagefolder), and images larger than `max_size` are
   downscaled; both store a PNG.
@@ -41,6 +44,7 @@ truncated files would be accepted.
 
 import dataclasses
 import io
+import re
 import warnings
 import zlib
 from typing import Optional, Tuple
@@ -56,15 +60,38 @@ from image_example_gen import rejects
 
 JPEG = 'jpeg'
 PNG = 'png'
+NETPBM = 'netpbm'
 
 # Bytes of a file's start that `sniff_format` needs.
 SNIFF_LENGTH = 18
 
 _PIL_FORMATS = {
-    JPEG: 'JPEG', PNG: 'PNG', 'bmp': 'BMP', 'gif': 'GIF', 'webp': 'WEBP',
-    'tiff': 'TIFF',
+    JPEG: ('JPEG',), PNG: ('PNG',), 'bmp': ('BMP',), 'gif': ('GIF',),
+    'webp': ('WEBP',), 'tiff': ('TIFF',), NETPBM: ('PPM',), 'pcx': ('PCX',),
+    'sgi': ('SGI',), 'qoi': ('QOI',), 'tga': ('TGA',), 'ico': ('ICO', 'CUR'),
+    'dds': ('DDS',), 'jpeg2000': ('JPEG2000',),
 }
 _PNG_SIGNATURE = b'\x89PNG\r\n\x1a\n'
+# Signatures of formats without a check of their own below.
+_SIGNATURES = (
+    (b'GIF87a', 'gif'), (b'GIF89a', 'gif'), (b'\x01\xda', 'sgi'),
+    (b'qoif', 'qoi'), (b'DDS ', 'dds'), (b'\x00\x00\x00\x0cjP  \r\n\x87\n', 'jpeg2000'),
+    (b'\xff\x4f\xff\x51', 'jpeg2000'))
+# Netpbm: P1-P6 (bitmap, graymap, pixmap; plain or raw) and Pf/PF (float),
+# then the width or a comment.
+_NETPBM_RE = re.compile(rb'P[1-6fF](\s+[#0-9]|#)')
+# A number of a Netpbm header, after whitespace and comments.
+_NETPBM_FIELD_RE = re.compile(rb'(?:\s|#[^\r\n]*[\r\n])*(\d+)')
+# ICO and CUR: reserved 0, type 1 or 2 (then a count of images, not 0).
+_ICO_TYPES = (b'\x00\x00\x01\x00', b'\x00\x00\x02\x00')
+# PCX: manufacturer 10, a known version, RLE or none, a known depth.
+_PCX_VERSIONS = (0, 2, 3, 4, 5)
+# TGA has no signature: a header whose fields all hold possible values.
+# Image types with a colour map (1, 9) and without (2, 3, 10, 11).
+_TGA_MAPPED_TYPES = (1, 9)
+_TGA_UNMAPPED_TYPES = (2, 3, 10, 11)
+_TGA_DEPTHS = (1, 8, 15, 16, 24, 32)
+_TGA_MAP_DEPTHS = (15, 16, 24, 32)
 _TIFF_SIGNATURES = (b'II*\x00', b'MM\x00*', b'II+\x00', b'MM\x00+')
 # Sizes of the BMP info headers (Windows and OS/2 versions).
 _BMP_HEADER_SIZES = (12, 16, 40, 52, 56, 64, 108, 124)
@@ -140,14 +167,16 @@ def sniff_format(head: bytes) -> Optional[str]:
       miss a format).
 
   Returns:
-    'jpeg', 'png', 'bmp', 'gif', 'webp', 'tiff' or None.
+    A key of `_PIL_FORMATS` ('jpeg', 'png', 'bmp', 'netpbm', 'tga', ...) or
+    None.
   """
   if head.startswith(b'\xff\xd8\xff'):
     return JPEG
   if head.startswith(_PNG_SIGNATURE):
     return PNG
-  if head.startswith((b'GIF87a', b'GIF89a')):
-    return 'gif'
+  for signature, image_format in _SIGNATURES:
+    if head.startswith(signature):
+      return image_format
   if head.startswith(b'RIFF') and head[8:12] == b'WEBP':
     return 'webp'
   if head.startswith(_TIFF_SIGNATURES):
@@ -156,7 +185,32 @@ def sniff_format(head: bytes) -> Optional[str]:
       len(head) < SNIFF_LENGTH or
       int.from_bytes(head[14:18], 'little') in _BMP_HEADER_SIZES):
     return 'bmp'
+  if _NETPBM_RE.match(head):
+    return NETPBM
+  if (len(head) >= 4 and head[0] == 10 and head[1] in _PCX_VERSIONS and
+      head[2] in (0, 1) and head[3] in (1, 2, 4, 8)):
+    return 'pcx'
+  if _is_tga_header(head):  # Before ICO: TGA headers may start alike.
+    return 'tga'
+  if head[:4] in _ICO_TYPES and head[4:6] != b'\x00\x00':
+    return 'ico'
   return None
+
+
+def _is_tga_header(head: bytes) -> bool:
+  """Whether an 18-byte TGA header holds only possible values."""
+  if len(head) < SNIFF_LENGTH:
+    return False
+  color_map, image_type, depth = head[1], head[2], head[16]
+  width = int.from_bytes(head[12:14], 'little')
+  height = int.from_bytes(head[14:16], 'little')
+  if color_map == 1:
+    mapped = image_type in _TGA_MAPPED_TYPES and head[7] in _TGA_MAP_DEPTHS
+  else:
+    mapped = (color_map == 0 and image_type in _TGA_UNMAPPED_TYPES and
+              head[3:8] == bytes(5))
+  return (mapped and depth in _TGA_DEPTHS and width > 0 and height > 0 and
+          head[17] & 0xC0 == 0)
 
 
 def convert(data: bytes, exif_transpose: bool = True,
@@ -196,6 +250,10 @@ def convert(data: bytes, exif_transpose: bool = True,
   png_channels = _check_png(data) if image_format == PNG else None
   image = _open(data, image_format, limits)
   width, height = image.size
+  if image_format == NETPBM:
+    rgb16 = _netpbm_rgb16(data)
+    if rgb16 is not None:
+      return _encode_rgb16(rgb16, max_size)
   if image_format == JPEG:  # Its EXIF is in the header; other formats load.
     orientation = _orientation(image, exif_transpose)
     components = (_jpeg_components_for_tf(data)
@@ -226,7 +284,7 @@ def _open(data: bytes, image_format: str,
     with warnings.catch_warnings():
       warnings.simplefilter('ignore', Image.DecompressionBombWarning)
       image = Image.open(io.BytesIO(data),
-                         formats=(_PIL_FORMATS[image_format],))
+                         formats=_PIL_FORMATS[image_format])
   except Image.DecompressionBombError as e:
     size = _declared_size(data, image_format)
     if size:
@@ -344,6 +402,60 @@ def _to_png_mode(image: Image.Image) -> Image.Image:
         f'16-bit PNG')
   raise rejects.RejectError(rejects.INVALID_IMAGE,
                       f'Pillow mode {mode} has no lossless PNG form')
+
+
+def _netpbm_rgb16(data: bytes) -> Optional[np.ndarray]:
+  """HxWx3 uint16 pixels of an RGB Netpbm file with a maxval over 255.
+
+  Pillow reduces such files (P3, P6) to 8 bits; they are read here instead,
+  scaled to the 16-bit range as Pillow scales 16-bit graymaps. None for any
+  other Netpbm file, which Pillow reads exactly.
+
+  Raises:
+    rejects.RejectError: `truncated` when samples are missing,
+      `invalid_image` when a sample exceeds the maxval.
+  """
+  magic, pos, fields = data[:2], 2, []
+  if magic not in (b'P3', b'P6'):
+    return None
+  for _ in range(3):
+    match = _NETPBM_FIELD_RE.match(data, pos)
+    if match is None:
+      return None  # Pillow has read the header: this does not happen.
+    fields.append(int(match.group(1)))
+    pos = match.end()
+  width, height, maxval = fields
+  if maxval <= 255:
+    return None
+  count = width * height * 3
+  if magic == b'P6':
+    raw = data[pos + 1:pos + 1 + 2 * count]
+    values = np.frombuffer(raw[:len(raw) // 2 * 2], '>u2')
+  else:
+    values = np.array(data[pos:].split()[:count], dtype=np.int64)
+  if values.size < count:
+    raise rejects.RejectError(
+        rejects.TRUNCATED, f'{values.size} of the {count} samples of a '
+        f'{width}x{height} Netpbm pixmap')
+  if values.max(initial=0) > maxval:
+    raise rejects.RejectError(
+        rejects.INVALID_IMAGE, f'a sample exceeds the maxval {maxval}')
+  scaled = np.round(values.astype(np.float64) * (65535 / maxval))
+  return scaled.astype(np.uint16).reshape(height, width, 3)
+
+
+def _encode_rgb16(pixels: np.ndarray, max_size: Optional[int]) -> EncodedImage:
+  """A 16-bit RGB PNG, downscaled channel by channel beyond `max_size`."""
+  height, width = pixels.shape[:2]
+  if max_size is not None and max(width, height) > max_size:
+    size = _fit((width, height), max_size)
+    pixels = np.stack([
+        np.asarray(Image.fromarray(pixels[..., c].astype(np.int32), 'I')
+                   .resize(size, Image.Resampling.LANCZOS))
+        for c in range(3)], axis=-1).clip(0, 65535).astype(np.uint16)
+  _check_png_size(pixels.shape[1], pixels.shape[0])
+  return EncodedImage(codecs.encode_png(pixels), PNG, pixels.shape[0],
+                      pixels.shape[1], 3)
 
 
 def _fit(size: Tuple[int, int], max_size: int) -> Tuple[int, int]:
