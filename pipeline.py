@@ -21,7 +21,7 @@ image_example_gen/training/model.py for the Keras decision):
 
     python pipeline.py demo [--output-dir ./demo_output]
     python pipeline.py run --source {dicom,images,captioned} --input-base DIR
-        [--labels-csv CSV] [--patient-column COL] [--extra-columns A,B]
+        [--metadata-file TABLE] [--group-column COL] [--extra-columns A,B]
         [--backbone efficientnet_b0 --image-size 64 [--backbone-weights H5]]
         [--output-dir ./pipeline_output] [--beam-pipeline-args='--opt=v ...']
 
@@ -204,7 +204,7 @@ def create_pipeline(
     serving_model_dir: where Pusher copies a blessed model (a new numbered
       version folder per push), e.g. a TF Serving model base path.
     example_gen_args: further keyword arguments of the ExampleGen, e.g.
-      {'labels_csv': ..., 'patient_column': 'patient_id'} for DICOM, or
+      {'metadata_file': ..., 'group_column': 'patient_id'} for DICOM, or
       `output_config` for other splits. Default: none (for `captioned`,
       `extra_columns=['description']`; an `extra_columns` given here must
       list it too).
@@ -289,7 +289,7 @@ def create_pipeline(
 DEMO_IMAGES_PER_SOURCE = 1500
 DEMO_SAMPLE_SIZE = 32
 # The RSNA-like sample's CSV, as DicomExampleGen reads it.
-DEMO_DICOM_ARGS = {'patient_column': 'patient_id',
+DEMO_DICOM_ARGS = {'group_column': 'patient_id',
                    'extra_columns': ('laterality', 'view', 'age')}
 
 
@@ -392,7 +392,8 @@ def _demo_data(data_dir: pathlib.Path,
                                       size=DEMO_SAMPLE_SIZE)
   return {
       DICOM: (str(dicom_dir / 'train_images'),
-              dict(DEMO_DICOM_ARGS, labels_csv=str(dicom_dir / 'train.csv'))),
+              dict(DEMO_DICOM_ARGS,
+                   metadata_file=str(dicom_dir / 'train.csv'))),
       IMAGES: (str(images_dir), {}),
       CAPTIONED: (str(captioned_dir), {}),
   }
@@ -429,10 +430,10 @@ def _demo(args: argparse.Namespace) -> None:
 def _run(args: argparse.Namespace) -> None:
   output_dir = pathlib.Path(args.output_dir).resolve()
   example_gen_args = {}
-  if args.labels_csv:
-    example_gen_args['labels_csv'] = args.labels_csv
-  if args.patient_column:
-    example_gen_args['patient_column'] = args.patient_column
+  if args.metadata_file:
+    example_gen_args['metadata_file'] = args.metadata_file
+  if args.group_column:
+    example_gen_args['group_column'] = args.group_column
   if args.extra_columns:
     example_gen_args['extra_columns'] = tuple(args.extra_columns.split(','))
   pipeline = _local_pipeline(
@@ -458,10 +459,14 @@ def _parser() -> argparse.ArgumentParser:
   run.add_argument('--input-base', required=True,
                    help='DICOM tree, folder of class folders, or (captioned) '
                         'folder with a metadata.jsonl')
-  run.add_argument('--labels-csv', help='DICOM: CSV with a row per image')
-  run.add_argument('--patient-column', help='DICOM: CSV patient id column')
+  run.add_argument('--metadata-file', '--labels-csv', dest='metadata_file',
+                   help='CSV, JSONL or Parquet table with a row per image '
+                        '(--labels-csv: deprecated name)')
+  run.add_argument('--group-column', '--patient-column', dest='group_column',
+                   help='the table\'s group (DICOM: patient id) column '
+                        '(--patient-column: deprecated name)')
   run.add_argument('--extra-columns',
-                   help='DICOM: comma-separated CSV columns to export')
+                   help='comma-separated table columns to export')
   run.add_argument('--output-dir', default='pipeline_output')
   run.add_argument('--pipeline-name',
                    help='default: image-example-gen-<source>')

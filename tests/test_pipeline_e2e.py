@@ -53,7 +53,7 @@ def _write_sample(source: str,
     sample = sample_data.make_dicom_sample(root, _N_IMAGES,
                                            size=_SAMPLE_SIZE)
     return str(root / 'train_images'), dict(
-        pipeline.DEMO_DICOM_ARGS, labels_csv=str(sample.csv_path))
+        pipeline.DEMO_DICOM_ARGS, metadata_file=str(sample.csv_path))
   if source == pipeline.CAPTIONED:
     sample_data.make_captioned_images(root, _N_IMAGES, size=_SAMPLE_SIZE)
   else:

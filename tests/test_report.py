@@ -96,7 +96,7 @@ def dicom_run(dicom_sample, tmp_path_factory, executor_runner,
   out = tmp_path_factory.mktemp('report_dicom')
   component = DicomExampleGen(
       input_base=str(dicom_sample.root / 'train_images'),
-      labels_csv=str(dicom_sample.csv_path), patient_column='patient_id',
+      metadata_file=str(dicom_sample.csv_path), group_column='patient_id',
       extra_columns=['laterality', 'view'], max_reject_fraction=0.5)
   artifact = executor_runner(component, out / 'examples')
   paths = report.write_report(artifact.uri, str(out / 'report'),

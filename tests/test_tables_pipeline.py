@@ -98,7 +98,8 @@ def pipeline_run(tmp_path_factory):
           label_column='breed', extra_columns=['note', 'age', 'score'],
           **common).with_id('Breeds'),
       ImageFolderExampleGen(
-          label_column='tags', label_separator=' ', **common).with_id('Tags'),
+          label_column='tags', label_separator=' ', extra_columns=[],
+          **common).with_id('Tags'),
       ImageFolderExampleGen(
           input_base=str(root / 'hf'),
           group_column='photographer').with_id('Groups'),

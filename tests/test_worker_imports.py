@@ -113,7 +113,7 @@ def test_no_pipeline_step_of_either_example_gen_imports_tfx_or_tensorflow(
                                       extra_columns=['description']),
       'dicom': DicomExampleGen(
           input_base=str(dicom_sample.root / 'train_images'),
-          labels_csv=str(dicom_sample.csv_path), patient_column='patient_id',
+          metadata_file=str(dicom_sample.csv_path), group_column='patient_id',
           max_reject_fraction=0.5),
   }
   for name, component in components.items():

@@ -20,7 +20,7 @@ SALT = os.environ['IMAGE_EXAMPLE_GEN_SALT']
 def _component(sample, **kwargs):
   return DicomExampleGen(
       input_base=str(sample.root / 'train_images'),
-      labels_csv=str(sample.csv_path), patient_column='patient_id',
+      metadata_file=str(sample.csv_path), group_column='patient_id',
       extra_columns=['laterality', 'view', 'age'], max_reject_fraction=0.5,
       **kwargs)
 
@@ -185,7 +185,7 @@ def test_too_many_rejects_fail_naming_the_reasons(dicom_sample, tmp_path,
                                                   executor_runner):
   component = DicomExampleGen(
       input_base=str(dicom_sample.root / 'train_images'),
-      labels_csv=str(dicom_sample.csv_path), patient_column='patient_id',
+      metadata_file=str(dicom_sample.csv_path), group_column='patient_id',
       max_reject_fraction=0.01)
   with pytest.raises(RuntimeError, match='top reasons: '):
     executor_runner(component, tmp_path)

@@ -5,7 +5,7 @@ is checked against the limits and the pixel data's length against the header
 (`integrity.check_pixel_data`), before any pixel is decoded; the frames are then
 decoded and rendered one at a time (`decoders.iter_frames`) and PNG-encoded.
 Labels, extra columns and the patient id come from the file's row of the
-labels CSV when one is joined (`table_join`).
+metadata table when one is joined (`table_join`).
 """
 
 import contextlib
@@ -24,7 +24,8 @@ from image_example_gen import keys
 from image_example_gen import limits as limits_lib
 from image_example_gen import listing
 from image_example_gen import rejects
-from image_example_gen import tables
+from image_example_gen import table_keys
+from image_example_gen import table_values
 from image_example_gen.dicom import metadata
 from image_example_gen.dicom import decoders
 from image_example_gen.dicom import display
@@ -38,18 +39,19 @@ _UNJOINABLE_VRS = frozenset(('SQ', 'OB', 'OW', 'OF', 'OD', 'OL', 'OV', 'UN'))
 
 
 def check_key_source(key_source: Any) -> None:
-  """'file_stem' or the keyword of a single-valued data set attribute."""
-  if key_source == tables.FILE_STEM:
+  """A `table_keys` key source, or the keyword of a single-valued attribute."""
+  table_keys.check_key_source(key_source, keywords=True)
+  if not table_keys.is_keyword(key_source):
     return
-  tag = (datadict.tag_for_keyword(key_source)
-         if isinstance(key_source, str) else None)
+  tag = datadict.tag_for_keyword(key_source)
   if tag is None:
-    raise ValueError(f'label_key_source must be {tables.FILE_STEM!r} or a '
-                     f'DICOM keyword, got {key_source!r}.')
+    raise ValueError(f'key_source {key_source!r} is no DICOM keyword (nor '
+                     f'{table_keys.RELATIVE_PATH!r}, {table_keys.FILE_STEM!r} '
+                     'or a regular expression with one group).')
   vrs = set(datadict.dictionary_VR(tag).split(' or '))
   if tag >> 16 in _NON_DATA_SET_GROUPS or vrs & _UNJOINABLE_VRS:
     raise ValueError(
-        f'label_key_source {key_source!r} cannot be joined on: it must be '
+        f'key_source {key_source!r} cannot be joined on: it must be '
         'a data set attribute with a single value, not a sequence, binary '
         'data or a file meta attribute.')
 
@@ -68,19 +70,21 @@ class DicomFileConverter(conversion.FileConverter):
 
   def __init__(self, key_source: Optional[str], attributes: Sequence[str],
                options: display.PixelOptions, multi_frame: str,
-               limits: limits_lib.SizeLimits, salt: str):
+               limits: limits_lib.SizeLimits, salt: str, key_folder: str = ''):
     """Configures the converter.
 
     Args:
-      key_source: how files join the labels CSV ('file_stem' or a DICOM
-        keyword); None without a CSV.
+      key_source: how files join the metadata table (`table_keys`, or a
+        DICOM keyword); None without a table.
       attributes: the header attributes exported as `dicom/*`.
       options: how frames are rendered.
       multi_frame: which frames become Examples (MULTI_FRAME_POLICIES).
       limits: size limits per frame and per file.
       salt: the HMAC salt of the keyed hashes.
+      key_folder: the table's folder below input_base (`table_keys`).
     """
     self._key_source = key_source
+    self._key_folder = key_folder
     self._attributes = tuple(attributes)
     self._options = options
     self._multi_frame = multi_frame
@@ -88,24 +92,25 @@ class DicomFileConverter(conversion.FileConverter):
     self._salt = salt
 
   def join_key(self, item: listing.ListedFile) -> Optional[str]:
-    """The file's key in the labels CSV: its stem or a header attribute."""
-    if self._key_source == tables.FILE_STEM:
-      return tables.path_key(item.rel_path, tables.FILE_STEM)
+    """The file's key in the table: from its path or a header attribute."""
+    if not table_keys.is_keyword(self._key_source):
+      return table_keys.file_key(item.rel_path, self._key_source,
+                                 self._key_folder)
     with _opened(item) as f:
       ds = _read_header(f, specific_tags=[self._key_source])
     value = ds.get(self._key_source)
-    return None if value is None else tables.table_key(str(value),
-                                                       tables.FILE_STEM)
+    return None if value is None else table_keys.table_key(
+        str(value), self._key_source)
 
   def convert(self, item: listing.ListedFile,
-              row: Optional[tables.Row]) -> conversion.Converted:
+              row: Optional[table_values.Row]) -> conversion.Converted:
     if item.size == 0:
       raise rejects.RejectError(rejects.EMPTY_FILE)
     with _opened(item) as f:
       return self._convert_open(item, f, row)
 
   def _convert_open(self, item: listing.ListedFile, f,
-                    row: Optional[tables.Row]) -> conversion.Converted:
+                    row: Optional[table_values.Row]) -> conversion.Converted:
     ds = _read_header(f)
     pixel_data_offset = f.tell()
     reason = integrity.check_pixel_attributes(ds)
@@ -148,7 +153,8 @@ class DicomFileConverter(conversion.FileConverter):
                                 f'{type(e).__name__}: {e}') from e
     return conversion.Converted(examples, repaired=repaired)
 
-  def _label_features(self, ds: pydicom.Dataset, row: Optional[tables.Row],
+  def _label_features(self, ds: pydicom.Dataset,
+                      row: Optional[table_values.Row],
                       image_id: str) -> Dict[str, Any]:
     """Label, extra columns and patient key."""
     features = {}

@@ -1,30 +1,23 @@
 """DicomExampleGen's executor: one Beam transform from DICOM files to Examples.
 
-The labels CSV is joined to the files in Beam (`table_join`); each file is
-converted by `converter.DicomFileConverter`.
+The metadata table is joined to the files in Beam (`table_join`); each file
+is converted by `converter.DicomFileConverter`.
 """
 
-from typing import Any, Dict, Optional, Sequence
-
-import apache_beam as beam
+import logging
+from typing import Any, Dict, Optional
 
 from image_example_gen import conversion
 from image_example_gen import example
 from image_example_gen import executor_base
 from image_example_gen import keys
 from image_example_gen import limits as limits_lib
-from image_example_gen import table_join
+from image_example_gen import table_params
 from image_example_gen import tables
 from image_example_gen.dicom import converter as converter_lib
 from image_example_gen.dicom import metadata
 from image_example_gen.dicom import display
 
-LABELS_CSV_KEY = 'labels_csv'
-LABEL_KEY_COLUMN_KEY = 'label_key_column'
-LABEL_KEY_SOURCE_KEY = 'label_key_source'
-LABEL_COLUMN_KEY = 'label_column'
-PATIENT_COLUMN_KEY = 'patient_column'
-EXTRA_COLUMNS_KEY = 'extra_columns'
 EXTRA_ATTRIBUTES_KEY = 'extra_attributes'
 APPLY_VOI_KEY = 'apply_voi'
 BIT_DEPTH_KEY = 'bit_depth'
@@ -37,20 +30,15 @@ MAX_REJECT_FRACTION_KEY = executor_base.MAX_REJECT_FRACTION_KEY
 MULTI_FRAME_POLICIES = converter_lib.MULTI_FRAME_POLICIES
 
 
-def table_spec(exec_properties: Dict[str, Any]) -> Optional[tables.TableSpec]:
-  """The TableSpec of the labels CSV; None without one."""
-  if not exec_properties.get(LABELS_CSV_KEY):
+def table_spec(exec_properties: Dict[str, Any],
+               folder: str = '') -> Optional[tables.TableSpec]:
+  """The TableSpec of the metadata table; None without one."""
+  path = exec_properties.get(table_params.METADATA_FILE_KEY)
+  if not path:
     return None
-  converter_lib.check_key_source(exec_properties[LABEL_KEY_SOURCE_KEY])
-  return tables.TableSpec(
-      path=exec_properties[LABELS_CSV_KEY],
-      key_column=exec_properties[LABEL_KEY_COLUMN_KEY],
-      key_source=exec_properties[LABEL_KEY_SOURCE_KEY],
-      label_column=exec_properties.get(LABEL_COLUMN_KEY) or None,
-      integer_labels=True,
-      extra_columns=tuple(
-          executor_base.list_property(exec_properties, EXTRA_COLUMNS_KEY)),
-      group_column=exec_properties.get(PATIENT_COLUMN_KEY) or None)
+  converter_lib.check_key_source(exec_properties[table_params.KEY_SOURCE_KEY])
+  return table_params.table_spec(exec_properties, path, folder,
+                                 integer_labels=True)
 
 
 def pixel_options(exec_properties: Dict[str, Any]) -> display.PixelOptions:
@@ -74,30 +62,25 @@ class Executor(executor_base.ImageExampleGenExecutor):
 
   def prepare(self, exec_properties: Dict[str, Any], output_uri: str) -> None:
     self._salt = keys.resolve_salt()
-    self._table = table_spec(exec_properties)
-    if self._table is not None:
+    path = exec_properties.get(table_params.METADATA_FILE_KEY)
+    table = table_spec(exec_properties, path and self.table_folder(
+        path, exec_properties[table_params.KEY_SOURCE_KEY]))
+    if table is not None:
       # Fails now, naming the file and its columns.
-      tables.read_columns(self._table, conversion.open_file)
+      table = tables.check_table(table, conversion.open_file)
+      if table.label_column is None:
+        logging.warning('%s has no label column: the Examples have no '
+                        '`label` feature.', table.path)
+    self.tables = [table] * len(executor_base.input_patterns(exec_properties))
 
   def make_converter(self, exec_properties: Dict[str, Any],
                      split_pattern: str) -> conversion.FileConverter:
     del split_pattern
+    table = self.tables[0]
     return converter_lib.DicomFileConverter(
-        self._table.key_source if self._table else None,
+        table.key_source if table else None,
         metadata.resolve_attributes(
             executor_base.list_property(exec_properties, EXTRA_ATTRIBUTES_KEY)),
         pixel_options(exec_properties), exec_properties[MULTI_FRAME_KEY],
-        size_limits(exec_properties), self._salt)
-
-  def make_join(self, exec_properties: Dict[str, Any],
-                converters: Sequence[conversion.FileConverter]
-               ) -> Optional[beam.PTransform]:
-    if self._table is None:
-      return None
-    return table_join.JoinTable(  # pylint: disable=no-value-for-parameter
-        self._table, [c.join_key for c in converters], conversion.open_file)
-
-  def list_table_keys(self) -> bool:
-    # Keys read from DICOM attributes (UIDs) never reach the summary.
-    return (self._table is not None and
-            self._table.key_source == tables.FILE_STEM)
+        size_limits(exec_properties), self._salt,
+        table.folder if table else '')

@@ -75,7 +75,8 @@ _PNG_SIGNATURE = b'\x89PNG\r\n\x1a\n'
 # Signatures of formats without a check of their own below.
 _SIGNATURES = (
     (b'GIF87a', 'gif'), (b'GIF89a', 'gif'), (b'\x01\xda', 'sgi'),
-    (b'qoif', 'qoi'), (b'DDS ', 'dds'), (b'\x00\x00\x00\x0cjP  \r\n\x87\n', 'jpeg2000'),
+    (b'qoif', 'qoi'), (b'DDS ', 'dds'),
+    (b'\x00\x00\x00\x0cjP  \r\n\x87\n', 'jpeg2000'),
     (b'\xff\x4f\xff\x51', 'jpeg2000'))
 # Netpbm: P1-P6 (bitmap, graymap, pixmap; plain or raw) and Pf/PF (float),
 # then the width or a comment.
