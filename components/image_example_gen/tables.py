@@ -103,7 +103,8 @@ class TableSpec:
                       if n > 1)
     if repeated:
       raise ValueError(f'Table columns must be distinct; {repeated} named more '
-                       'than once (key, label, group and extra columns).')
+                       'than once (key, label, group and extra columns; only '
+                       'the group may be the key).')
     for column in self.extra_columns or ():
       if table_values.is_reserved(column):
         raise ValueError(
@@ -119,9 +120,10 @@ class TableSpec:
 
   @property
   def columns(self) -> Tuple[str, ...]:
-    """Every column named: key, label, group, extras."""
-    optional = (self.label_column, self.group_column)
-    return ((self.key_column,) + tuple(c for c in optional if c is not None) +
+    """Every column named: key, label, group (may be the key), extras."""
+    group = None if self.group_column == self.key_column else self.group_column
+    return ((self.key_column,) +
+            tuple(c for c in (self.label_column, group) if c is not None) +
             (self.extra_columns or ()))
 
   @property
