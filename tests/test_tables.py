@@ -6,6 +6,7 @@ import pytest
 
 from image_example_gen import rejects
 from image_example_gen import table_keys
+from image_example_gen import table_params
 from image_example_gen import table_values
 from image_example_gen import tables
 
@@ -254,10 +255,162 @@ def test_parquet_tables(tmp_path):
     ({'extra_columns': 'age'}, 'sequence'),
     ({'extra_columns': ('label',), 'label_column': None}, 'collides'),
     ({'extra_columns': ('image/x',)}, 'collides'),
-    ({'group_column': 'file_name'}, 'more than once'),
+    ({'label_column': 'file_name'}, 'more than once'),
     ({'label_separator': ''}, 'label_separator'),
 ])
 def test_spec_is_checked(kwargs, match):
   kwargs = {'path': 'metadata.csv', 'key_column': 'file_name', **kwargs}
   with pytest.raises(ValueError, match=match):
     tables.TableSpec(**kwargs)
+
+
+@pytest.mark.parametrize('value', ['', ' NA ', 'N/A', 'n/a', 'NaN', 'nan',
+                                   'null', 'None', '#N/A', 'NULL', None,
+                                   float('nan'), b'NA'])
+def test_missing_value_tokens_are_missing(value):
+  assert table_values.is_missing(value)
+  assert table_values.value_type(value) is None
+
+
+@pytest.mark.parametrize('value', ['0', 'na', 'none', 'missing', '-', 0, 0.0,
+                                   False, 'nan nan'])
+def test_other_values_are_values(value):
+  assert not table_values.is_missing(value)
+
+
+def test_missing_tokens_never_make_a_column_text(tmp_path):
+  path = _write(tmp_path, 'file_name,label,score,n\n'
+                'a.jpg,cat,0.5,1\nb.jpg,dog,n/a,NA\nc.jpg,cat,NaN,\n'
+                'd.jpg,dog,#N/A,null\ne.jpg,cat,2,3\n')
+  spec = _spec(path, extra_columns=None)
+
+  rows = _rows(spec)
+
+  assert rows['a.jpg'].extras == {'score': 0.5, 'n': 1}
+  assert rows['b.jpg'].extras == {}
+  assert rows['d.jpg'].extras == {}
+  assert rows['e.jpg'].extras == {'score': 2.0, 'n': 3}
+
+
+@pytest.mark.parametrize('kind, values, expected', [
+    ('int', ['3', '3.0', '1e1', '-2', True, 7, 7.0], [3, 3, 10, -2, 1, 7, 7]),
+    ('float', ['3', '2.5', '1e-3', 4, 0.25], [3.0, 2.5, 0.001, 4.0, 0.25]),
+    ('bytes', ['3', 'x y', 4, 2.5, True], [b'3', b'x y', b'4', b'2.5',
+                                          b'true']),
+])
+def test_declared_types_parse_values(tmp_path, kind, values, expected):
+  lines = [json.dumps({'file_name': f'{i}.png', 'v': v})
+           for i, v in enumerate(values)]
+  spec = _spec(_write(tmp_path, '\n'.join(lines) + '\n', 'metadata.jsonl'),
+               label_column=None, extra_columns=('v',),
+               column_types={'v': kind})
+
+  rows = _rows(spec)
+
+  assert [rows[f'{i}.png'].extras['v'] for i in range(len(values))] == (
+      expected)
+
+
+@pytest.mark.parametrize('kind, value', [
+    ('int', '3.5'), ('int', 'three'), ('int', str(2**64)), ('float', 'x'),
+    ('float', 'inf'), ('int', '1,000'),
+])
+def test_values_that_do_not_parse_as_declared_reject_the_row(tmp_path, kind,
+                                                             value):
+  path = _write(tmp_path, f'file_name,v\na.jpg,1\nb.jpg,"{value}"\n')
+  spec = _spec(path, label_column=None, extra_columns=('v',),
+               column_types={'v': kind})
+
+  error = _rows(spec)['b.jpg']
+
+  assert isinstance(error, table_values.RowError)
+  assert error.reason == rejects.BAD_METADATA_VALUE
+  assert error.detail == (f"line 3: column 'v' value {value!r} is not "
+                          f"{'an int' if kind == 'int' else 'a float'} "
+                          '(column_types)')
+
+
+def test_every_column_is_exported_by_default_but_nested_and_reserved(
+    tmp_path):
+  lines = [{'file_name': 'a.png', 'text': 'two birds', 'n': 2,
+            'objects': {'bbox': [[0, 0, 1, 1]]}, 'tags': ['x', 'y'],
+            'image/id': 'a', 'boxes': [[1, 2]], 'group': 'g1'},
+           {'file_name': 'b.png', 'text': 'one bird', 'objects': None,
+            'tags': [], 'group': 'g2'}]
+  path = _write(tmp_path, '\n'.join(json.dumps(r) for r in lines) + '\n',
+                'metadata.jsonl')
+  spec = _spec(path, label_column=None, extra_columns=None,
+               group_column='group')
+  observation = table_values.TableObservation()
+  for line, record in tables.iter_records(spec, _open_binary):
+    observation.add(record, spec.candidates(record), 0, line)
+
+  columns = table_values.decide_columns(observation, None, {})
+
+  assert {c: str(t) for c, t in columns.types.items()} == {
+      'n': 'int', 'tags': 'bytes list', 'text': 'bytes'}
+  assert set(columns.left_out) == {'objects', 'boxes', 'image/id'}
+  assert observation.rows - observation.columns['n'].values == 1
+  assert _rows(spec)['a.png'].extras == {'n': 2, 'tags': (b'x', b'y'),
+                                         'text': b'two birds'}
+
+
+def test_a_word_among_numbers_makes_text_and_is_named(tmp_path):
+  path = _write(tmp_path, 'file_name,score\n' + ''.join(
+      f'{i}.jpg,{i}\n' for i in range(5)) + '5.jpg,unknown\n6.jpg,?\n')
+  spec = _spec(path, label_column=None, extra_columns=('score',))
+  observation = table_values.TableObservation()
+  for line, record in tables.iter_records(spec, _open_binary):
+    observation.add(record, spec.candidates(record), 0, line)
+  stats = observation.columns['score']
+
+  assert str(table_values.decide_columns(observation, ('score',), {}).types[
+      'score']) == 'bytes'
+  assert table_values.numbers_made_text(stats)
+  assert stats.first_text == (0, 7, 'unknown')
+  assert (stats.numbers, stats.texts) == (5, 2)
+
+
+@pytest.mark.parametrize('kwargs, match', [
+    ({'column_types': {'age': 'integer'}}, 'one of'),
+    ({'column_types': ['age']}, 'map column names'),
+    ({'column_types': {'file_name': 'int'}}, 'not exported'),
+    ({'column_types': {'age': 'int'}, 'extra_columns': ('score',)},
+     'not exported'),
+    ({'group_column': 'file_name', 'extra_columns': ('file_name',)},
+     'more than once'),
+])
+def test_column_types_are_checked(kwargs, match):
+  with pytest.raises(ValueError, match=match):
+    tables.TableSpec(path='metadata.csv', key_column='file_name', **kwargs)
+
+
+def test_label_column_exec_property_tells_default_none_and_named():
+  def properties(label_column):
+    return table_params.exec_properties(
+        None, 'file_name', 'relative_path', label_column, None, None, None,
+        keywords=False, export_all=True)
+
+  default = properties(table_params.DEFAULT_LABEL_COLUMN)
+  named = properties('label')
+  none = properties(None)
+
+  assert (default['label_column'], named['label_column'],
+          none['label_column']) == (None, 'label', '')
+  assert table_params.table_spec(default, 'm.csv').label_optional
+  assert not table_params.table_spec(named, 'm.csv').label_optional
+  assert table_params.table_spec(none, 'm.csv').label_column is None
+
+
+def test_deprecated_names_move_with_a_warning_and_not_twice():
+  values = {'metadata_file': None, 'key_column': 'image_id',
+            'key_source': 'file_stem', 'group_column': None}
+  defaults = dict(values)
+
+  with pytest.warns(DeprecationWarning, match='use metadata_file='):
+    table_params.renamed('DicomExampleGen', {'labels_csv': 'a.csv'}, values,
+                         defaults)
+  assert values['metadata_file'] == 'a.csv'
+  with pytest.raises(ValueError, match='pass only group_column'):
+    table_params.renamed('DicomExampleGen', {'patient_column': 'p'},
+                         dict(values, group_column='q'), defaults)

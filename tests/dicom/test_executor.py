@@ -198,7 +198,25 @@ def test_too_many_rejects_fail_naming_the_reasons(dicom_sample, tmp_path,
     ({'bit_depth': 12}, 'bit_depth'),
     ({'multi_frame': 'every'}, 'multi_frame'),
     ({'max_reject_fraction': 1.5}, 'max_reject_fraction'),
+    ({'key_source': 'PixelData'}, 'cannot be joined on'),
+    ({'key_source': 'NoSuchKeyword'}, 'no DICOM keyword'),
+    ({'key_source': r'^[^/]+/'}, 'one group'),
+    ({'extra_columns': ['age']}, 'needs metadata_file'),
+    ({'metadata_file': 'a.csv', 'column_types': {'age': 'int'}},
+     'not exported'),
+    ({'metadata_file': 'a.csv', 'labels_csv': 'b.csv'},
+     'labels_csv is the deprecated name of metadata_file'),
+    ({'group_column': 'pid', 'patient_column': 'pid'}, 'pass only'),
 ])
 def test_bad_parameters_fail_at_construction(kwargs, message):
   with pytest.raises(ValueError, match=message):
     DicomExampleGen(input_base='/data', **kwargs)
+
+
+@pytest.mark.parametrize('key_source', [
+    'file_stem', 'relative_path', r'^([^/]+)/', 'SOPInstanceUID',
+    'SeriesInstanceUID', 'AccessionNumber'])
+def test_key_sources(key_source):
+  component = DicomExampleGen(input_base='/data', metadata_file='a.csv',
+                              key_source=key_source)
+  assert component.exec_properties['key_source'] == key_source

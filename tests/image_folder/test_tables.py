@@ -18,6 +18,7 @@ from image_example_gen import executor_base
 from image_example_gen import keys
 from image_example_gen import rejects
 from image_example_gen.executor_base import read_rejects
+from image_example_gen.image_folder import executor
 
 SALT = 'test-salt-not-secret'
 
@@ -235,3 +236,29 @@ def test_a_missing_metadata_file_fails_at_once(tmp_path, executor_runner):
       metadata_file=str(tmp_path / 'nowhere.csv'))
   with pytest.raises(ValueError, match='nowhere.csv does not exist'):
     executor_runner(component, tmp_path / 'out')
+
+
+@pytest.mark.parametrize('files, patterns, expected', [
+    ({'metadata.csv'}, ['**'], ['metadata.csv']),
+    ({'metadata.parquet'}, ['train/**', 'test/**'], ['metadata.parquet'] * 2),
+    ({'train/metadata.csv', 'test/metadata.jsonl'}, ['train/**', 'test/**'],
+     ['train/metadata.csv', 'test/metadata.jsonl']),
+    (set(), ['train/**', 'test/**'], [None, None]),
+    ({'train/metadata.csv'}, ['**'], [None]),
+])
+def test_tables_are_found_at_the_top_or_in_each_split_folder(files, patterns,
+                                                             expected):
+  exists = lambda path: path[len('/in/'):] in files
+  found = executor.find_tables('/in', patterns, exists)
+  assert found == [path and f'/in/{path}' for path in expected]
+
+
+@pytest.mark.parametrize('files, match', [
+    ({'metadata.csv', 'metadata.jsonl'}, 'pass metadata_file'),
+    ({'metadata.csv', 'train/metadata.csv'}, 'at the top and tables in split'),
+    ({'train/metadata.csv'}, r"\['test/'\] .* hold no metadata table"),
+])
+def test_ambiguous_or_partial_tables_fail_at_the_start(files, match):
+  exists = lambda path: path[len('/in/'):] in files
+  with pytest.raises(ValueError, match=match):
+    executor.find_tables('/in', ['train/**', 'test/**'], exists)
