@@ -32,10 +32,11 @@ pytestmark = pytest.mark.e2e
 _N_IMAGES = 1500
 _SAMPLE_SIZE = 32
 _EPOCHS = 12
-# The captioned sample's images are noisy on purpose: its model scores about
-# 0.89 with the descriptions, 0.75 with empty ones.
+# The captioned sample's images are noisy on purpose and its descriptions
+# name some digits only: its model scores 0.976 with both (0.764 on images
+# alone, 0.770 on text alone; pipeline.py).
 _MIN_ACCURACY = {pipeline.DICOM: 0.95, pipeline.IMAGES: 0.95,
-                 pipeline.CAPTIONED: 0.8}
+                 pipeline.CAPTIONED: 0.95}
 # How much better the captioned model is with the real descriptions than with
 # empty ones, at least.
 _MIN_TEXT_GAIN = 0.08
