@@ -1,4 +1,4 @@
-"""Tests for image_example_gen.image_folder.decoding.
+"""Tests for image_example_gen.image_folder.decoding and formats.
 
 Every accepted image is checked against the Trainer's decoder: the metadata
 must equal the shape `tf.io.decode_image` yields, and the pixels must equal
@@ -23,6 +23,7 @@ import tensorflow as tf
 
 from image_example_gen import rejects
 from image_example_gen.image_folder import decoding
+from image_example_gen.image_folder import formats
 
 _RNG_SEED = 7
 _ORIENTATION_TAG = 0x0112
@@ -162,7 +163,7 @@ _PALETTE = _from_array(_RGB).quantize(16)
     (None, b''),
 ])
 def test_sniff_format(image_format, data):
-  assert decoding.sniff_format(data[:decoding.SNIFF_LENGTH]) == image_format
+  assert formats.sniff_format(data[:formats.SNIFF_LENGTH]) == image_format
 
 
 @pytest.mark.parametrize('data, channels', [

@@ -57,45 +57,10 @@ import simplejpeg
 from image_example_gen import codecs
 from image_example_gen import limits as limits_lib
 from image_example_gen import rejects
+from image_example_gen.image_folder import formats
 
-JPEG = 'jpeg'
-PNG = 'png'
-NETPBM = 'netpbm'
-
-# Bytes of a file's start that `sniff_format` needs.
-SNIFF_LENGTH = 18
-
-_PIL_FORMATS = {
-    JPEG: ('JPEG',), PNG: ('PNG',), 'bmp': ('BMP',), 'gif': ('GIF',),
-    'webp': ('WEBP',), 'tiff': ('TIFF',), NETPBM: ('PPM',), 'pcx': ('PCX',),
-    'sgi': ('SGI',), 'qoi': ('QOI',), 'tga': ('TGA',), 'ico': ('ICO', 'CUR'),
-    'dds': ('DDS',), 'jpeg2000': ('JPEG2000',),
-}
-_PNG_SIGNATURE = b'\x89PNG\r\n\x1a\n'
-# Signatures of formats without a check of their own below.
-_SIGNATURES = (
-    (b'GIF87a', 'gif'), (b'GIF89a', 'gif'), (b'\x01\xda', 'sgi'),
-    (b'qoif', 'qoi'), (b'DDS ', 'dds'),
-    (b'\x00\x00\x00\x0cjP  \r\n\x87\n', 'jpeg2000'),
-    (b'\xff\x4f\xff\x51', 'jpeg2000'))
-# Netpbm: P1-P6 (bitmap, graymap, pixmap; plain or raw) and Pf/PF (float),
-# then the width or a comment.
-_NETPBM_RE = re.compile(rb'P[1-6fF](\s+[#0-9]|#)')
 # A number of a Netpbm header, after whitespace and comments.
 _NETPBM_FIELD_RE = re.compile(rb'(?:\s|#[^\r\n]*[\r\n])*(\d+)')
-# ICO and CUR: reserved 0, type 1 or 2 (then a count of images, not 0).
-_ICO_TYPES = (b'\x00\x00\x01\x00', b'\x00\x00\x02\x00')
-# PCX: manufacturer 10, a known version, RLE or none, a known depth.
-_PCX_VERSIONS = (0, 2, 3, 4, 5)
-# TGA has no signature: a header whose fields all hold possible values.
-# Image types with a colour map (1, 9) and without (2, 3, 10, 11).
-_TGA_MAPPED_TYPES = (1, 9)
-_TGA_UNMAPPED_TYPES = (2, 3, 10, 11)
-_TGA_DEPTHS = (1, 8, 15, 16, 24, 32)
-_TGA_MAP_DEPTHS = (15, 16, 24, 32)
-_TIFF_SIGNATURES = (b'II*\x00', b'MM\x00*', b'II+\x00', b'MM\x00+')
-# Sizes of the BMP info headers (Windows and OS/2 versions).
-_BMP_HEADER_SIZES = (12, 16, 40, 52, 56, 64, 108, 124)
 
 # libjpeg-turbo's DCT scaling for validation: 1/8 of each side.
 _VALIDATION_SCALE = 8
@@ -160,60 +125,6 @@ class EncodedImage:
   channels: int
 
 
-def sniff_format(head: bytes) -> Optional[str]:
-  """The image format from a file's first bytes, or None if unknown.
-
-  Args:
-    head: the file's first `SNIFF_LENGTH` bytes (more are ignored, fewer may
-      miss a format).
-
-  Returns:
-    A key of `_PIL_FORMATS` ('jpeg', 'png', 'bmp', 'netpbm', 'tga', ...) or
-    None.
-  """
-  if head.startswith(b'\xff\xd8\xff'):
-    return JPEG
-  if head.startswith(_PNG_SIGNATURE):
-    return PNG
-  for signature, image_format in _SIGNATURES:
-    if head.startswith(signature):
-      return image_format
-  if head.startswith(b'RIFF') and head[8:12] == b'WEBP':
-    return 'webp'
-  if head.startswith(_TIFF_SIGNATURES):
-    return 'tiff'
-  if head.startswith(b'BM') and (
-      len(head) < SNIFF_LENGTH or
-      int.from_bytes(head[14:18], 'little') in _BMP_HEADER_SIZES):
-    return 'bmp'
-  if _NETPBM_RE.match(head):
-    return NETPBM
-  if (len(head) >= 4 and head[0] == 10 and head[1] in _PCX_VERSIONS and
-      head[2] in (0, 1) and head[3] in (1, 2, 4, 8)):
-    return 'pcx'
-  if _is_tga_header(head):  # Before ICO: TGA headers may start alike.
-    return 'tga'
-  if head[:4] in _ICO_TYPES and head[4:6] != b'\x00\x00':
-    return 'ico'
-  return None
-
-
-def _is_tga_header(head: bytes) -> bool:
-  """Whether an 18-byte TGA header holds only possible values."""
-  if len(head) < SNIFF_LENGTH:
-    return False
-  color_map, image_type, depth = head[1], head[2], head[16]
-  width = int.from_bytes(head[12:14], 'little')
-  height = int.from_bytes(head[14:16], 'little')
-  if color_map == 1:
-    mapped = image_type in _TGA_MAPPED_TYPES and head[7] in _TGA_MAP_DEPTHS
-  else:
-    mapped = (color_map == 0 and image_type in _TGA_UNMAPPED_TYPES and
-              head[3:8] == bytes(5))
-  return (mapped and depth in _TGA_DEPTHS and width > 0 and height > 0 and
-          head[17] & 0xC0 == 0)
-
-
 def convert(data: bytes, exif_transpose: bool = True,
             max_size: Optional[int] = None,
             limits: limits_lib.SizeLimits = limits_lib.SizeLimits()
@@ -244,31 +155,31 @@ def convert(data: bytes, exif_transpose: bool = True,
     raise ValueError(f'max_size must be a positive integer, got {max_size!r}.')
   if not data:
     raise rejects.RejectError(rejects.EMPTY_FILE, 'the file has 0 bytes')
-  image_format = sniff_format(data[:SNIFF_LENGTH])
+  image_format = formats.sniff_format(data[:formats.SNIFF_LENGTH])
   if image_format is None:
     raise rejects.RejectError(
         rejects.NOT_AN_IMAGE, 'the first bytes match no supported image format')
-  png_channels = _check_png(data) if image_format == PNG else None
+  png_channels = _check_png(data) if image_format == formats.PNG else None
   image = _open(data, image_format, limits)
   width, height = image.size
-  if image_format == NETPBM:
+  if image_format == formats.NETPBM:
     rgb16 = _netpbm_rgb16(data)
     if rgb16 is not None:
       return _encode_rgb16(rgb16, max_size)
-  if image_format == JPEG:  # Its EXIF is in the header; other formats load.
+  if image_format == formats.JPEG:  # EXIF is in its header; others load.
     orientation = _orientation(image, exif_transpose)
     components = (_jpeg_components_for_tf(data)
                   if _unchanged(image, orientation, max_size) else 0)
     if components and _scaled_decode_succeeds(data, components):
-      return EncodedImage(data, JPEG, height, width, components)
+      return EncodedImage(data, formats.JPEG, height, width, components)
   image = _load(image, data, image_format, exif_transpose)
   orientation = _orientation(image, exif_transpose)
   if _unchanged(image, orientation, max_size):
-    if image_format == PNG:
+    if image_format == formats.PNG:
       _check_png_size(width, height)
-      return EncodedImage(data, PNG, height, width, png_channels)
-    if image_format == JPEG and components:
-      return EncodedImage(data, JPEG, height, width, components)
+      return EncodedImage(data, formats.PNG, height, width, png_channels)
+    if image_format == formats.JPEG and components:
+      return EncodedImage(data, formats.JPEG, height, width, components)
   return _reencode(image, orientation, max_size)
 
 
@@ -285,7 +196,7 @@ def _open(data: bytes, image_format: str,
     with warnings.catch_warnings():
       warnings.simplefilter('ignore', Image.DecompressionBombWarning)
       image = Image.open(io.BytesIO(data),
-                         formats=_PIL_FORMATS[image_format])
+                         formats=formats.PIL_FORMATS[image_format])
   except Image.DecompressionBombError as e:
     size = _declared_size(data, image_format)
     if size:
@@ -348,7 +259,7 @@ def _rejection(data: bytes, image_format: str,
     return rejects.RejectError(
         rejects.INVALID_IMAGE,
         f'the {image_format} header declares {size[0]}x{size[1]} pixels')
-  precision = _jpeg_precision(data) if image_format == JPEG else 8
+  precision = _jpeg_precision(data) if image_format == formats.JPEG else 8
   if precision != 8:
     detail = f'{precision}-bit JPEG: only 8-bit JPEG is supported'
   elif isinstance(error, Image.UnidentifiedImageError):
@@ -380,7 +291,7 @@ def _reencode(image: Image.Image, orientation: int,
   _check_png_size(*image.size)
   pixels = np.asarray(image)
   channels = 1 if pixels.ndim == 2 else pixels.shape[2]
-  return EncodedImage(codecs.encode_png(pixels), PNG, pixels.shape[0],
+  return EncodedImage(codecs.encode_png(pixels), formats.PNG, pixels.shape[0],
                       pixels.shape[1], channels)
 
 
@@ -455,7 +366,7 @@ def _encode_rgb16(pixels: np.ndarray, max_size: Optional[int]) -> EncodedImage:
                    .resize(size, Image.Resampling.LANCZOS))
         for c in range(3)], axis=-1).clip(0, 65535).astype(np.uint16)
   _check_png_size(pixels.shape[1], pixels.shape[0])
-  return EncodedImage(codecs.encode_png(pixels), PNG, pixels.shape[0],
+  return EncodedImage(codecs.encode_png(pixels), formats.PNG, pixels.shape[0],
                       pixels.shape[1], 3)
 
 
@@ -485,7 +396,7 @@ def _check_png(data: bytes) -> int:
     rejects.RejectError: the file ends before IEND, or a chunk is corrupt.
   """
   view = memoryview(data)
-  pos = len(_PNG_SIGNATURE)
+  pos = len(formats.PNG_SIGNATURE)
   color_type = palette_entries = alpha_entries = None
   seen_image_data = False
   while pos + 12 <= len(data):
@@ -579,10 +490,10 @@ def _jpeg_precision(data: bytes) -> int:
 def _declared_size(data: bytes,
                    image_format: str) -> Optional[Tuple[int, int]]:
   """(width, height) from a PNG or JPEG header, if there is one."""
-  if image_format == PNG and data[12:16] == b'IHDR' and len(data) >= 24:
+  if image_format == formats.PNG and data[12:16] == b'IHDR' and len(data) >= 24:
     return (int.from_bytes(data[16:20], 'big'),
             int.from_bytes(data[20:24], 'big'))
-  if image_format == JPEG:
+  if image_format == formats.JPEG:
     frame, _, _ = _jpeg_header(data)
     if frame is not None:
       return (int.from_bytes(data[frame + 7:frame + 9], 'big'),
@@ -592,7 +503,7 @@ def _declared_size(data: bytes,
 
 def _ends_early(data: bytes, image_format: str) -> bool:
   """Whether the file stops before the end its own structure announces."""
-  if image_format == JPEG:
+  if image_format == formats.JPEG:
     _, scan, cut = _jpeg_header(data)
     return cut or (scan is not None and data.rfind(_JPEG_EOI) < scan)
   if image_format == 'gif':
