@@ -215,16 +215,22 @@ def test_integer_labels_named_by_class_names(tmp_path, executor_runner,
       '3.png': rejects.UNKNOWN_CLASS}
 
 
-@pytest.mark.parametrize('text, match', [
-    ('name,label\na.png,cat\n', r"missing column\(s\) \['file_name'\]; it has "
-     r"\['name', 'label'\]"),
-    ('file_name,label\n', 'has no rows'),
+@pytest.mark.parametrize('text, kwargs, match', [
+    ('name,label\na.png,cat\n', {}, r"missing column\(s\) \['file_name'\]; "
+     r"it has \['name', 'label'\]"),
+    ('file_name,label\n', {}, 'has no rows'),
+    # The default label column is optional; one named explicitly is not.
+    ('file_name,text\na.png,a cat\n', {'label_column': 'label'},
+     r"missing column\(s\) \['label'\]; it has \['file_name', 'text'\]"),
+    ('file_name,text\na.png,a cat\n', {'column_types': {'score': 'int'}},
+     r"missing column\(s\) \['score'\]"),
 ])
-def test_bad_tables_fail_at_once(tmp_path, executor_runner, text, match):
+def test_bad_tables_fail_at_once(tmp_path, executor_runner, text, kwargs,
+                                 match):
   (tmp_path / 'in').mkdir()
   (tmp_path / 'in' / 'a.png').write_bytes(_png(0))
   (tmp_path / 'in' / 'metadata.csv').write_text(text)
-  component = ImageFolderExampleGen(input_base=str(tmp_path / 'in'))
+  component = ImageFolderExampleGen(input_base=str(tmp_path / 'in'), **kwargs)
   with pytest.raises(ValueError, match=match):
     executor_runner(component, tmp_path / 'out')
 
