@@ -1,5 +1,7 @@
 """Tests of tables, table_keys and table_values: reading, keys, typing, rows."""
 
+import datetime
+import decimal
 import json
 
 import pytest
@@ -414,3 +416,22 @@ def test_deprecated_names_move_with_a_warning_and_not_twice():
   with pytest.raises(ValueError, match='pass only group_column'):
     table_params.renamed('DicomExampleGen', {'patient_column': 'p'},
                          dict(values, group_column='q'), defaults)
+
+
+def test_parquet_dates_and_decimals_are_values(tmp_path):
+  pa = pytest.importorskip('pyarrow')
+  pq = pytest.importorskip('pyarrow.parquet')
+  path = str(tmp_path / 'metadata.parquet')
+  pq.write_table(pa.table({
+      'file_name': ['a.png', 'b.png'],
+      'taken': pa.array([datetime.datetime(2024, 5, 1, 12, 30), None]),
+      'day': pa.array([datetime.date(2024, 5, 1), datetime.date(2024, 5, 2)]),
+      'price': pa.array([decimal.Decimal('1.50'), decimal.Decimal('2')],
+                        pa.decimal128(5, 2))}), path)
+  spec = _spec(path, label_column=None, extra_columns=None)
+
+  rows = _rows(spec)
+
+  assert rows['a.png'].extras == {'taken': b'2024-05-01 12:30:00',
+                                  'day': b'2024-05-01', 'price': 1.5}
+  assert rows['b.png'].extras == {'day': b'2024-05-02', 'price': 2.0}

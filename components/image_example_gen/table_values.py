@@ -185,9 +185,13 @@ class ColumnStats:
 
 
 def _text(value: Any) -> str:
+  """A value as text: numbers and booleans as JSON writes them, dates and
+  other Parquet values as Python prints them."""
   if isinstance(value, bytes):
     return value.decode('utf-8', 'replace')
-  return value if isinstance(value, str) else json.dumps(value)
+  if isinstance(value, (bool, int, float)):
+    return json.dumps(value)
+  return str(value)
 
 
 @dataclasses.dataclass
@@ -395,10 +399,7 @@ def _typed(column: str, line: int, column_type: ColumnType,
 def _as(kind: str, value: Any) -> Optional[Scalar]:
   """`value` as `kind`; None when it is no such value (declared types)."""
   if kind == BYTES:
-    if isinstance(value, bytes):
-      return value
-    return (value if isinstance(value, str) else json.dumps(value)).encode(
-        'utf-8')
+    return value if isinstance(value, bytes) else _text(value).encode('utf-8')
   found = value_type(value)
   if found == BYTES or (kind == INT and found == FLOAT and not float(
       value).is_integer()):
