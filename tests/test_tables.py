@@ -435,3 +435,18 @@ def test_parquet_dates_and_decimals_are_values(tmp_path):
   assert rows['a.png'].extras == {'taken': b'2024-05-01 12:30:00',
                                   'day': b'2024-05-01', 'price': 1.5}
   assert rows['b.png'].extras == {'day': b'2024-05-02', 'price': 2.0}
+
+
+def test_an_unnamed_index_column_is_left_out(tmp_path):
+  path = _write(tmp_path, ',file_name,label,score\n0,a.jpg,cat,1\n'
+                '1,b.jpg,dog,2\n')  # pandas' to_csv with its index
+  spec = _spec(path, extra_columns=None)
+  observation = table_values.TableObservation()
+  for line, record in tables.iter_records(spec, _open_binary):
+    observation.add(record, spec.candidates(record), 0, line)
+
+  columns = table_values.decide_columns(observation, None, {})
+
+  assert list(columns.types) == ['score']
+  assert list(columns.left_out) == ['']
+  assert _rows(spec)['a.jpg'].extras == {'score': 1}

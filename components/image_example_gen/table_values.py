@@ -253,8 +253,8 @@ def decide_columns(observation: TableObservation,
     observation: what every row held (`TableObservation` of the candidate
       columns).
     extra_columns: the columns to export; None exports every observed
-      column except those of JSON objects or nested lists and those the
-      Example contract owns, which are left out.
+      column except those without a name, those of JSON objects or nested
+      lists and those the Example contract owns, which are left out.
     column_types: declared types, which win over the inferred ones.
   """
   names = {order: kind for kind, order in _TYPE_ORDER.items()}
@@ -262,6 +262,9 @@ def decide_columns(observation: TableObservation,
   for column in (sorted(observation.columns) if extra_columns is None
                  else extra_columns):
     stats = observation.columns.get(column, ColumnStats())
+    if extra_columns is None and not column.strip():
+      left_out[column] = 'has no name (an index pandas wrote?)'
+      continue
     if extra_columns is None and stats.nested:
       left_out[column] = 'holds JSON objects or nested lists'
       continue
