@@ -257,8 +257,8 @@ def seeds_recipe(paths: Sequence[str], csv_path: str, out_path: str,
 
 def _make_component(spec: Dict[str, Any], input_base: str):
   return DicomExampleGen(input_base=input_base,
-                         labels_csv=spec['labels_csv'],
-                         patient_column='patient_id',
+                         metadata_file=spec['metadata_file'],
+                         group_column='patient_id',
                          resize=spec.get('resize'),
                          bit_depth=spec.get('bit_depth'))
 
@@ -286,7 +286,8 @@ def _run_resize(args: argparse.Namespace, workdir: pathlib.Path) -> None:
                for _ in range(args.repeats)]
       run = _common.run_child(__file__, {
           'repeats': args.repeats, 'n': n, 'mode': 'mp2',
-          'input_base': str(folder / 'dicom'), 'labels_csv': str(csv_path),
+          'input_base': str(folder / 'dicom'),
+          'metadata_file': str(csv_path),
           'small_input_base': str(folder / 'small'),
           'small_n': args.small_n, 'resize': size, 'bit_depth': 8,
           'out_dir': str(folder / f'out_{size}')})
@@ -327,7 +328,8 @@ def _run(args: argparse.Namespace, workdir: pathlib.Path) -> None:
       paths, str(csv_path), str(workdir / 'seeds.tfrecord')))
            for _ in range(args.repeats)]
   spec = {'repeats': args.repeats, 'n': n,
-          'input_base': str(workdir / 'dicom'), 'labels_csv': str(csv_path),
+          'input_base': str(workdir / 'dicom'),
+          'metadata_file': str(csv_path),
           'small_input_base': str(workdir / 'small'), 'small_n': args.small_n}
   runs = _common.component_runs(__file__, list(_common.BEAM_MODES), spec,
                                  workdir)
@@ -356,7 +358,7 @@ def _run(args: argparse.Namespace, workdir: pathlib.Path) -> None:
                     args.seed)
     scaled = _common.component_runs(__file__, args.scale_modes.split(','), {
         'repeats': 1, 'n': 10 * n, 'input_base': str(workdir / 'dicom10'),
-        'labels_csv': str(workdir / 'train10.csv')}, workdir)
+        'metadata_file': str(workdir / 'train10.csv')}, workdir)
     _common.print_scaled(scaled, 10 * n)
   print()
   _common.print_targets(_common.median_timing(floor), n, runs, scaled,

@@ -134,9 +134,9 @@ def _make_component(spec: Dict[str, Any], input_base: str):
     return ImageFolderExampleGen(input_base=input_base,
                                  shard_size_mb=spec['shard_size_mb'])
   labels = spec['small_csv'] if input_base == spec.get(
-      'small_input_base') else spec['labels_csv']
-  return DicomExampleGen(input_base=input_base, labels_csv=labels,
-                         patient_column='patient_id',
+      'small_input_base') else spec['metadata_file']
+  return DicomExampleGen(input_base=input_base, metadata_file=labels,
+                         group_column='patient_id',
                          shard_size_mb=spec['shard_size_mb'])
 
 
@@ -206,7 +206,8 @@ def _run(args: argparse.Namespace, workdir: pathlib.Path) -> None:
     print(f'data: {n} DICOMs, {size / n / 1024:.1f} KiB on average')
     dicom_runs[n] = _common.run_child(__file__, {
         'kind': 'dicom', 'mode': 'mp2', 'repeats': 1, 'n': n,
-        'input_base': str(root), 'labels_csv': str(workdir / f'dicom_{n}.csv'),
+        'input_base': str(root),
+        'metadata_file': str(workdir / f'dicom_{n}.csv'),
         'small_input_base': str(small), 'small_csv': str(workdir / 'small.csv'),
         'small_n': args.small_n, 'shard_size_mb': args.shard_size_mb,
         'out_dir': str(workdir / f'out_dicom_{n}')})

@@ -19,7 +19,7 @@ module-file wheel has to reach the pods. Run from the repository root:
 
 Every flag can come from an environment variable instead (`--help` names
 them). Paths in the spec must be readable from every pod: `--pipeline-root`,
-`--input-base`, `--serving-model-dir` and `--labels-csv` must be URIs of a
+`--input-base`, `--serving-model-dir` and `--metadata-file` must be URIs of a
 filesystem TensorFlow implements here (gs://), or local paths with
 `--allow-local-paths` where a volume mounts them in every pod. The curated
 schema is read from the image (`--schema-dir`, where the Dockerfile copies
@@ -69,8 +69,8 @@ ENV_VARS = {
     'pipeline_root': 'PIPELINE_ROOT',
     'input_base': 'PIPELINE_INPUT_BASE',
     'serving_model_dir': 'PIPELINE_SERVING_MODEL_DIR',
-    'labels_csv': 'PIPELINE_LABELS_CSV',
-    'patient_column': 'PIPELINE_PATIENT_COLUMN',
+    'metadata_file': 'PIPELINE_METADATA_FILE',
+    'group_column': 'PIPELINE_GROUP_COLUMN',
     'beam_pipeline_args': 'PIPELINE_BEAM_ARGS',
     'pipeline_name': 'PIPELINE_NAME',
     'schema_dir': 'PIPELINE_SCHEMA_DIR',
@@ -79,8 +79,15 @@ ENV_VARS = {
 }
 
 
+# Deprecated names of variables, read when the variable is unset, until the
+# next release.
+_DEPRECATED_ENV_VARS = {'metadata_file': 'PIPELINE_LABELS_CSV',
+                        'group_column': 'PIPELINE_PATIENT_COLUMN'}
+
+
 def _env(flag: str, default: Optional[str] = None) -> Optional[str]:
-  return os.environ.get(ENV_VARS[flag], default)
+  return os.environ.get(ENV_VARS[flag], os.environ.get(
+      _DEPRECATED_ENV_VARS.get(flag, ENV_VARS[flag]), default))
 
 
 def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
@@ -103,12 +110,15 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
   add('--serving-model-dir', default=_env('serving_model_dir'),
       help='Where Pusher copies a blessed model. Default: '
       '<pipeline-root>/serving_model/<pipeline-name>.')
-  add('--labels-csv', default=_env('labels_csv'),
-      help='DICOM: the labels CSV.')
-  add('--patient-column', default=_env('patient_column'),
-      help='DICOM: the CSV column holding the patient id.')
+  add('--metadata-file', '--labels-csv', dest='metadata_file',
+      default=_env('metadata_file'),
+      help='The ExampleGen\'s metadata table (--labels-csv: deprecated).')
+  add('--group-column', '--patient-column', dest='group_column',
+      default=_env('group_column'),
+      help='The table\'s group column, for DICOM the patient id '
+      '(--patient-column: deprecated).')
   add('--extra-columns', default=None,
-      help='DICOM: comma-separated CSV columns to export.')
+      help='Comma-separated table columns to export.')
   add('--beam-pipeline-args', default=_env('beam_pipeline_args', ''),
       help='Beam options of every task, one shell-quoted string, e.g. '
       '"--runner=DataflowRunner --project=P --region=R --temp_location=gs://'
@@ -202,16 +212,12 @@ def parse_salt_secret(value: str) -> Dict[str, str]:
 def example_gen_args(args: argparse.Namespace) -> Dict[str, Any]:
   """The ExampleGen's keyword arguments given on the command line."""
   result = {}
-  if args.source == pipeline.DICOM:
-    if args.labels_csv:
-      result['labels_csv'] = args.labels_csv
-    if args.patient_column:
-      result['patient_column'] = args.patient_column
-    if args.extra_columns:
-      result['extra_columns'] = args.extra_columns.split(',')
-  elif args.labels_csv or args.patient_column or args.extra_columns:
-    raise ValueError('--labels-csv, --patient-column and --extra-columns are '
-                     f'for --source {pipeline.DICOM}.')
+  if args.metadata_file:
+    result['metadata_file'] = args.metadata_file
+  if args.group_column:
+    result['group_column'] = args.group_column
+  if args.extra_columns:
+    result['extra_columns'] = args.extra_columns.split(',')
   if args.max_reject_fraction is not None:
     result['max_reject_fraction'] = args.max_reject_fraction
   return result
@@ -239,7 +245,7 @@ def build_pipeline(args: argparse.Namespace) -> tfx.dsl.Pipeline:
   check_paths({'--pipeline-root': args.pipeline_root,
                '--input-base': args.input_base,
                '--serving-model-dir': serving_model_dir,
-               '--labels-csv': args.labels_csv}, args.allow_local_paths)
+               '--metadata-file': args.metadata_file}, args.allow_local_paths)
   if has_scheme(args.schema_dir):
     check_paths({'--schema-dir': args.schema_dir}, allow_local=False)
   return pipeline.create_pipeline(

@@ -25,7 +25,7 @@ pytestmark = pytest.mark.e2e
 def _pipeline(root, dicom_sample, images_root):
   dicom = DicomExampleGen(
       input_base=str(dicom_sample.root / 'train_images'),
-      labels_csv=str(dicom_sample.csv_path), patient_column='patient_id',
+      metadata_file=str(dicom_sample.csv_path), group_column='patient_id',
       extra_columns=['laterality', 'view', 'age'],
       max_reject_fraction=0.5).with_id('DicomExampleGen')
   images = ImageFolderExampleGen(

@@ -73,8 +73,8 @@ def _bucket_args(source: str, output: pathlib.Path):
           '--beam-pipeline-args', ' '.join(BEAM_ARGS),
           '--output', str(output)]
   if source == 'dicom':
-    args += ['--labels-csv', f'{BUCKET}/dicom/labels.csv',
-             '--patient-column', 'patient_id',
+    args += ['--metadata-file', f'{BUCKET}/dicom/labels.csv',
+             '--group-column', 'patient_id',
              '--extra-columns', 'laterality,view']
   return args
 
@@ -281,7 +281,7 @@ def test_vertex_json_is_a_pipeline_job(packages):
     ({'--input-base': '/data/images'}, '--allow-local-paths'),
     ({'--pipeline-root': 's3://bucket/root'}, 'cannot read s3://'),
     ({'--pipeline-root': 'minio://mlpipeline/v2'}, 'cannot read minio://'),
-    ({'--labels-csv': f'{BUCKET}/labels.csv'}, '--source dicom'),
+    ({'--metadata-file': '/data/labels.csv'}, '--allow-local-paths'),
 ])
 def test_compile_refuses_what_pods_cannot_run(kfp_compile, tmp_path, change,
                                                message):

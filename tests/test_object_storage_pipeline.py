@@ -50,8 +50,8 @@ def _example_gens(base):
                             extra_columns=['description'],
                             max_reject_fraction=0.5),
       DicomExampleGen(input_base=base('dicom/train_images'),
-                      labels_csv=base('dicom/train.csv'),
-                      patient_column='patient_id',
+                      metadata_file=base('dicom/train.csv'),
+                      group_column='patient_id',
                       extra_columns=['laterality', 'view', 'age'],
                       max_reject_fraction=0.5),
   ]

@@ -34,10 +34,11 @@ pytestmark = pytest.mark.e2e
 _N_IMAGES = 1500
 _SAMPLE_SIZE = 32
 _EPOCHS = 12
-# The captioned sample's images are noisy on purpose: its model scores about
-# 0.89 with the descriptions, 0.75 with empty ones.
+# The captioned sample's images are noisy on purpose and its descriptions
+# name some digits only: its model scores 0.976 with both (0.764 on images
+# alone, 0.770 on text alone; pipeline.py).
 _MIN_ACCURACY = {pipeline.DICOM: 0.95, pipeline.IMAGES: 0.95,
-                 pipeline.CAPTIONED: 0.8, pipeline.CT: 0.95}
+                 pipeline.CAPTIONED: 0.95, pipeline.CT: 0.95}
 # How much better the captioned model is with the real descriptions than with
 # empty ones, at least.
 _MIN_TEXT_GAIN = 0.08
@@ -56,13 +57,13 @@ def _write_sample(source: str,
     sample = sample_data.make_dicom_sample(root, _N_IMAGES,
                                            size=_SAMPLE_SIZE)
     return str(root / 'train_images'), dict(
-        pipeline.DEMO_DICOM_ARGS, labels_csv=str(sample.csv_path))
+        pipeline.DEMO_DICOM_ARGS, metadata_file=str(sample.csv_path))
   if source == pipeline.CT:  # The demo's volumes: 300 series, 2,850 files.
     sample = sample_data.make_ct_sample(
         root, pipeline.DEMO_CT_STUDIES, size=_SAMPLE_SIZE,
         slices=pipeline.DEMO_CT_SLICES)
     return str(sample.input_base), dict(pipeline.DEMO_CT_ARGS,
-                                        labels_csv=str(sample.csv_path))
+                                        metadata_file=str(sample.csv_path))
   if source == pipeline.CAPTIONED:
     sample_data.make_captioned_images(root, _N_IMAGES, size=_SAMPLE_SIZE)
   else:

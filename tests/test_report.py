@@ -29,6 +29,7 @@ from image_example_gen import rejects
 from image_example_gen import report
 from image_example_gen import sample_data
 from image_example_gen.report import __main__ as cli
+from image_example_gen.report import data
 from image_example_gen.report import render
 
 SALT = os.environ['IMAGE_EXAMPLE_GEN_SALT']
@@ -96,7 +97,7 @@ def dicom_run(dicom_sample, tmp_path_factory, executor_runner,
   out = tmp_path_factory.mktemp('report_dicom')
   component = DicomExampleGen(
       input_base=str(dicom_sample.root / 'train_images'),
-      labels_csv=str(dicom_sample.csv_path), patient_column='patient_id',
+      metadata_file=str(dicom_sample.csv_path), group_column='patient_id',
       extra_columns=['laterality', 'view'], max_reject_fraction=0.5)
   artifact = executor_runner(component, out / 'examples')
   paths = report.write_report(artifact.uri, str(out / 'report'),
@@ -343,3 +344,43 @@ def test_latest_artifacts_from_mlmd(folder_run):
 def test_command_line_needs_one_source(argv):
   with pytest.raises(SystemExit):
     cli.main(argv)
+
+
+@pytest.fixture(scope='module')
+def captioned_run(tmp_path_factory, executor_runner):
+  """A Hugging Face folder with descriptions, reported."""
+  out = tmp_path_factory.mktemp('report_captioned')
+  sample = sample_data.make_captioned_images(out / 'data', 12, size=16)
+  artifact = executor_runner(ImageFolderExampleGen(input_base=str(sample.root)),
+                             out / 'examples')
+  paths = report.write_report(artifact.uri, str(out / 'report'),
+                              samples_per_label=1)
+  return sample, paths
+
+
+def test_text_columns_caption_the_thumbnails_shortened(captioned_run):
+  sample, paths = captioned_run
+  page = _Page(pathlib.Path(paths.html).read_text(encoding='utf-8'))
+  captions = [t['text'] for t in page.find('figcaption')]
+  shortened = {data.shorten(image.description) for image in sample.images}
+
+  assert captions
+  for text in captions:
+    (line,) = [d for d in shortened if f'description: {d}' in text]
+    assert len(line) == data.CAPTION_TEXT_LENGTH and line.endswith('\u2026')
+
+
+def test_table_section_gives_each_column_type_and_missing_values(
+    captioned_run, dicom_run):
+  _, paths = captioned_run
+  page = _Page(pathlib.Path(paths.html).read_text(encoding='utf-8'))
+  [row] = page.find('tr', data_column='description')
+  assert 'bytes' in row['text'] and page.cell(row, data_count='missing') == '0'
+  dicom = _Page(pathlib.Path(dicom_run['html_path']).read_text(
+      encoding='utf-8'))
+  for column in ('laterality', 'view'):
+    [row] = dicom.find('tr', data_column=column)
+    assert 'bytes' in row['text']
+    assert dicom.cell(row, data_count='missing') == '0'
+  assert all(re.search(r'laterality: [LR]', t['text'])
+             for t in dicom.find('figcaption'))

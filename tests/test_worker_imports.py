@@ -5,8 +5,9 @@ step holds when it unpickles the step. Importing TFX (through an executor
 module) cost each worker ~5 CPU-seconds before its first file, TensorFlow
 ~3 more (now only a PNG encode imports it, on first use). The test
 builds each ExampleGen's real Beam pipeline (with a metadata table, so the
-join is in it), records its portable proto, and unpickles every step's
-payload in a fresh interpreter, as a worker does, then looks for both.
+join is in it, and with labels from file names), records its portable
+proto, and unpickles every step's payload in a fresh interpreter, as a
+worker does, then looks for both.
 """
 
 import json
@@ -111,25 +112,29 @@ def test_no_pipeline_step_of_either_example_gen_imports_tfx_or_tensorflow(
   images = sample_data.make_captioned_images(tmp_path / 'captioned', 12)
   volumes = ct.make_ct_sample(tmp_path / 'ct', n_studies=2, size=16, slices=6)
   components = {
-      'series': DicomExampleGen(
+      'series': (DicomExampleGen(
           input_base=str(volumes.input_base), unit='series',
-          labels_csv=str(volumes.csv_path),
-          label_key_column='StudyInstanceUID',
-          label_key_source='StudyInstanceUID', max_reject_fraction=0.5),
-      'images': ImageFolderExampleGen(input_base=str(images.root),
-                                      extra_columns=['description']),
-      'dicom': DicomExampleGen(
+          metadata_file=str(volumes.csv_path),
+          key_column='StudyInstanceUID', key_source='StudyInstanceUID',
+          max_reject_fraction=0.5), 'ParseRows'),
+      'images': (ImageFolderExampleGen(input_base=str(images.root),
+                                       extra_columns=['description']),
+                 'ParseRows'),
+      'names': (ImageFolderExampleGen(
+          input_base=str(images.root / 'images'), label_pattern=r'(\d)\.png$'),
+                'LabelByName'),
+      'dicom': (DicomExampleGen(
           input_base=str(dicom_sample.root / 'train_images'),
-          labels_csv=str(dicom_sample.csv_path), patient_column='patient_id',
-          max_reject_fraction=0.5),
+          metadata_file=str(dicom_sample.csv_path), group_column='patient_id',
+          max_reject_fraction=0.5), 'ParseRows'),
   }
-  for name, component in components.items():
+  for name, (component, join_step) in components.items():
     examples, payloads = _run_recorded(component, tmp_path / name)
     assert examples.get_int_custom_property('num_examples') > 0
     # The steps that convert, join and write are all there.
     assert any('Convert' in step for step in payloads), sorted(payloads)
     assert any('WriteShards' in step for step in payloads)
-    assert any('ParseRows' in step for step in payloads)
+    assert any(join_step in step for step in payloads), sorted(payloads)
     if name == 'series':
       assert any('ReadHeaders' in step for step in payloads)
       assert any('MakeSeries' in step for step in payloads)

@@ -1,6 +1,6 @@
 """What both ExampleGen components share: spec parameters and defaults."""
 
-from typing import Any, Dict, Optional
+from typing import Any, Dict, List, Optional
 
 from tfx import types
 from tfx.components.example_gen import component as example_gen_component
@@ -15,6 +15,7 @@ from tfx.types import standard_component_specs
 from image_example_gen import executor_base
 from image_example_gen import limits
 from image_example_gen import records
+from image_example_gen import table_params
 
 DEFAULT_PATTERN = '**'
 DEFAULT_MAX_REJECT_FRACTION = 0.05
@@ -28,6 +29,23 @@ SHARED_PARAMETERS = {
     executor_base.MAX_PIXELS_KEY: component_spec.ExecutionParameter(type=int),
     executor_base.SHARD_SIZE_MB_KEY:
         component_spec.ExecutionParameter(type=float),
+}
+
+# The metadata table's parameters, named alike in both components
+# (`table_params`).
+TABLE_PARAMETERS = {
+    table_params.METADATA_FILE_KEY:
+        component_spec.ExecutionParameter(type=str, optional=True),
+    table_params.KEY_COLUMN_KEY: component_spec.ExecutionParameter(type=str),
+    table_params.KEY_SOURCE_KEY: component_spec.ExecutionParameter(type=str),
+    table_params.LABEL_COLUMN_KEY:
+        component_spec.ExecutionParameter(type=str, optional=True),
+    table_params.GROUP_COLUMN_KEY:
+        component_spec.ExecutionParameter(type=str, optional=True),
+    table_params.EXTRA_COLUMNS_KEY:
+        component_spec.ExecutionParameter(type=List[str], optional=True),
+    table_params.COLUMN_TYPES_KEY:
+        component_spec.ExecutionParameter(type=Dict[str, str], optional=True),
 }
 
 

@@ -114,6 +114,24 @@ class FileConverter(abc.ABC):
   def setup(self) -> None:
     """Per-worker initialisation (imports, codecs); called once per worker."""
 
+  def join_key(self, item: listing.ListedFile) -> Optional[str]:
+    """The file's key in its metadata table (`table_keys`); None: it has none.
+
+    Raises:
+      rejects.RejectError: the file cannot be joined.
+    """
+    del item
+    return None
+
+  def name_label(self, item: listing.ListedFile) -> Optional[str]:
+    """The file's class from its name; None: labels come from elsewhere.
+
+    Raises:
+      rejects.RejectError: the name holds no class (`no_label_in_name`).
+    """
+    del item
+    return None
+
   @abc.abstractmethod
   def convert(self, item: Unit, row: Optional[table_join.Row]) -> Converted:
     """The Examples of `item`, with its table row if a table is joined.

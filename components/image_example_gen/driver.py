@@ -8,9 +8,9 @@ pointed at anything but Google's endpoint). This driver lists with the
 executor's own lister (`listing.list_files`, Beam's filesystems): spans and
 versions are found among the files the executor would read, and the cache
 key covers exactly those files, broken links and special files included.
-The metadata table (a `metadata_file` or `labels_csv` outside the input
-tree) and the salt's fingerprint (`keys.salt_fingerprint`) are part of it
-too: new labels are not served from the cache, nor Examples keyed under
+The metadata table (a `metadata_file` outside the input tree) and the salt's
+fingerprint (`keys.salt_fingerprint`) are part of it too: new labels are not
+served from the cache, nor Examples keyed under
 another salt.
 """
 
@@ -27,9 +27,10 @@ from tfx.proto import range_config_pb2
 
 from image_example_gen import keys
 from image_example_gen import listing
+from image_example_gen import table_params
 
 # Exec properties that name a metadata table.
-TABLE_KEYS = ('metadata_file', 'labels_csv')
+TABLE_KEYS = (table_params.METADATA_FILE_KEY,)
 
 
 def recursive_fingerprint(split_name: str, input_base: str,

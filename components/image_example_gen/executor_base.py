@@ -28,11 +28,15 @@ from tfx.types import standard_component_specs
 from tfx.utils import proto_utils
 
 from image_example_gen import conversion
+from image_example_gen import listing
 from image_example_gen import outputs as outputs_lib
 from image_example_gen import records
 from image_example_gen import rejects as rejects_lib
 from image_example_gen import splits as splits_lib
 from image_example_gen import storage
+from image_example_gen import table_join
+from image_example_gen import table_keys
+from image_example_gen import tables as tables_lib
 
 MAX_REJECT_FRACTION_KEY = 'max_reject_fraction'
 SHARD_SIZE_MB_KEY = 'shard_size_mb'
@@ -64,6 +68,11 @@ class ImageExampleGenExecutor(base_beam_executor.BaseBeamExecutor, abc.ABC):
 
   group_key = ''  # The feature counted as `patients` in the summary.
   writes_vocabulary = False  # Writes the join's label vocabulary file.
+  # Set by `prepare`: per input split, its metadata table (None: none);
+  # whether labels come from file names; the fixed label vocabulary.
+  tables: Sequence[Optional[tables_lib.TableSpec]] = ()
+  labels_from_names = False
+  class_names: Optional[Sequence[str]] = None
 
   def prepare(self, exec_properties: Dict[str, Any], output_uri: str) -> None:
     """Runs once before the Beam pipeline (e.g. to write side files)."""
@@ -85,13 +94,30 @@ class ImageExampleGenExecutor(base_beam_executor.BaseBeamExecutor, abc.ABC):
   def make_join(self, exec_properties: Dict[str, Any],
                 converters: Sequence[conversion.FileConverter]
                ) -> Optional[beam.PTransform]:
-    """The metadata table join (`table_join.JoinTable`), or None."""
-    del exec_properties, converters
-    return None
+    """The join of `tables` and name labels (`table_join.JoinTable`) or None."""
+    del exec_properties
+    if not any(self.tables) and not self.labels_from_names:
+      return None
+    return table_join.JoinTable(  # pylint: disable=no-value-for-parameter
+        list(self.tables) or [None] * len(converters),
+        [c.join_key for c in converters], [c.name_label for c in converters],
+        conversion.open_file, self.class_names)
 
   def excluded_paths(self) -> Sequence[str]:
-    """Paths below input_base that are not inputs."""
-    return ()
+    """Paths below input_base that are not inputs: the tables inside it."""
+    return sorted({below(spec.path, self._input_base) for spec in self.tables
+                   if spec} - {None})
+
+  def table_folder(self, path: str, key_source: str) -> str:
+    """Where the relative paths of the one table at `path` start.
+
+    Its own folder when it is inside `input_base` and holds relative paths
+    (Hugging Face's convention), else `input_base` ('').
+    """
+    rel_path = below(path, self._input_base)
+    if rel_path is None or key_source != table_keys.RELATIVE_PATH:
+      return ''
+    return listing.fixed_prefix(rel_path)
 
   def make_group(self, exec_properties: Dict[str, Any],
                  converters: Sequence[conversion.FileConverter]
@@ -176,8 +202,13 @@ class ImageExampleGenExecutor(base_beam_executor.BaseBeamExecutor, abc.ABC):
         float(exec_properties[MAX_REJECT_FRACTION_KEY]))
 
   def list_table_keys(self) -> bool:
-    """Whether the summary may list keys of rows without a file."""
-    return True
+    """Whether the summary may list keys of rows without a file.
+
+    Only keys that are file paths or names: never DICOM attributes (UIDs)
+    or pattern keys (patient folders).
+    """
+    return any(spec.key_source in table_keys.NAMED_SOURCES
+               for spec in self.tables if spec)
 
   def summary_entries(self, exec_properties: Dict[str, Any],
                       tallies: Mapping[str, int]) -> Dict[str, Any]:
@@ -205,6 +236,8 @@ class ImageExampleGenExecutor(base_beam_executor.BaseBeamExecutor, abc.ABC):
     table = _read_json(os.path.join(parts_dir, outputs_lib.TABLE_PART))
     if table:
       summary['metadata'] = table
+      for line in table_join.summary_warnings(table):
+        logging.warning('%s', line)
     return summary, reject_counts
 
   def counts_duplicates(self) -> bool:
@@ -226,6 +259,22 @@ def _assigners(input_config: example_gen_pb2.Input,
         [s.hash_buckets for s in split_config.splits],
         split_config.partition_feature_name)]
   return [splits_lib.SplitAssigner.fixed(name) for name in split_names]
+
+
+def input_patterns(exec_properties: Dict[str, Any]) -> List[str]:
+  """The input splits' patterns, in input_config's order."""
+  input_config = example_gen_pb2.Input()
+  proto_utils.json_to_proto(
+      exec_properties[standard_component_specs.INPUT_CONFIG_KEY], input_config)
+  return [split.pattern for split in input_config.splits]
+
+
+def below(path: str, input_base: str) -> Optional[str]:
+  """`path` relative to `input_base`, or None when it is not inside it."""
+  if listing.is_local(path):
+    path = os.path.abspath(path)
+  base = input_base.rstrip('/') + '/'
+  return path[len(base):] if path.startswith(base) else None
 
 
 def list_property(exec_properties: Dict[str, Any], key: str) -> List[str]:

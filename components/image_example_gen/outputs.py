@@ -19,7 +19,7 @@ from image_example_gen import records
 from image_example_gen import rejects as rejects_lib
 from image_example_gen import summary as summary_lib
 from image_example_gen import table_join
-from image_example_gen import tables
+from image_example_gen import table_values
 
 STATS_PART = 'stats.json'
 TABLE_PART = 'table.json'
@@ -124,7 +124,8 @@ def _table_to_json(stats: table_join.TableStats,
   return stats.to_json(list_keys)
 
 
-def _write_names(vocabulary: tables.Vocabulary, output_uri: str) -> None:
+def _write_names(vocabulary: table_values.Vocabulary,
+                 output_uri: str) -> None:
   write_vocabulary(list(vocabulary.names), output_uri)
 
 

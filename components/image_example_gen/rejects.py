@@ -39,6 +39,7 @@ DUPLICATE_METADATA_ROW = 'duplicate_metadata_row'  # the file's key is on severa
 BAD_METADATA_VALUE = 'bad_metadata_value'  # a value of the file's row does not parse
 UNKNOWN_CLASS = 'unknown_class'            # class not in `class_names`
 OUTSIDE_CLASS_FOLDER = 'outside_class_folder'  # file directly in input_base
+NO_LABEL_IN_NAME = 'no_label_in_name'      # `label_pattern` does not match the path
 INVALID_IMAGE = 'invalid_image'            # decoded, but unusable (0 px, odd shape)
 TOO_LARGE = 'too_large'                    # header declares more than the size limits
 BURNED_IN_ANNOTATION = 'burned_in_annotation'  # pixels may show PHI (burned_in.py)
@@ -67,6 +68,7 @@ REASON_STAGE = {
     BAD_METADATA_VALUE: LABEL,
     UNKNOWN_CLASS: LABEL,
     OUTSIDE_CLASS_FOLDER: LABEL,
+    NO_LABEL_IN_NAME: LABEL,
     INVALID_IMAGE: VALIDATE,
     TOO_LARGE: VALIDATE,
     BURNED_IN_ANNOTATION: VALIDATE,

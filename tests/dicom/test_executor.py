@@ -20,7 +20,7 @@ SALT = os.environ['IMAGE_EXAMPLE_GEN_SALT']
 def _component(sample, **kwargs):
   return DicomExampleGen(
       input_base=str(sample.root / 'train_images'),
-      labels_csv=str(sample.csv_path), patient_column='patient_id',
+      metadata_file=str(sample.csv_path), group_column='patient_id',
       extra_columns=['laterality', 'view', 'age'], max_reject_fraction=0.5,
       **kwargs)
 
@@ -185,7 +185,7 @@ def test_too_many_rejects_fail_naming_the_reasons(dicom_sample, tmp_path,
                                                   executor_runner):
   component = DicomExampleGen(
       input_base=str(dicom_sample.root / 'train_images'),
-      labels_csv=str(dicom_sample.csv_path), patient_column='patient_id',
+      metadata_file=str(dicom_sample.csv_path), group_column='patient_id',
       max_reject_fraction=0.01)
   with pytest.raises(RuntimeError, match='top reasons: '):
     executor_runner(component, tmp_path)
@@ -200,7 +200,25 @@ def test_too_many_rejects_fail_naming_the_reasons(dicom_sample, tmp_path,
     ({'burned_in_annotation': 'blur'}, 'burned_in_annotation'),
     ({'burned_in_annotation': None}, 'burned_in_annotation'),
     ({'max_reject_fraction': 1.5}, 'max_reject_fraction'),
+    ({'key_source': 'PixelData'}, 'cannot be joined on'),
+    ({'key_source': 'NoSuchKeyword'}, 'no DICOM keyword'),
+    ({'key_source': r'^[^/]+/'}, 'one group'),
+    ({'extra_columns': ['age']}, 'needs metadata_file'),
+    ({'metadata_file': 'a.csv', 'column_types': {'age': 'int'}},
+     'not exported'),
+    ({'metadata_file': 'a.csv', 'labels_csv': 'b.csv'},
+     'labels_csv is the deprecated name of metadata_file'),
+    ({'group_column': 'pid', 'patient_column': 'pid'}, 'pass only'),
 ])
 def test_bad_parameters_fail_at_construction(kwargs, message):
   with pytest.raises(ValueError, match=message):
     DicomExampleGen(input_base='/data', **kwargs)
+
+
+@pytest.mark.parametrize('key_source', [
+    'file_stem', 'relative_path', r'^([^/]+)/', 'SOPInstanceUID',
+    'SeriesInstanceUID', 'AccessionNumber'])
+def test_key_sources(key_source):
+  component = DicomExampleGen(input_base='/data', metadata_file='a.csv',
+                              key_source=key_source)
+  assert component.exec_properties['key_source'] == key_source

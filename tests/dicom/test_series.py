@@ -53,9 +53,9 @@ def _components(sample):
   common = dict(input_base=str(sample.input_base), max_reject_fraction=0.9)
   return [
       DicomExampleGen(
-          unit='series', labels_csv=str(sample.csv_path),
-          label_key_column='StudyInstanceUID',
-          label_key_source='StudyInstanceUID', patient_column='patient_id',
+          unit='series', metadata_file=str(sample.csv_path),
+          key_column='StudyInstanceUID',
+          key_source='StudyInstanceUID', group_column='patient_id',
           **common).with_id('Series'),
       DicomExampleGen(unit='series', series_filter=_FILTER,
                       min_slices=_MIN_SLICES, **common).with_id('Filtered'),

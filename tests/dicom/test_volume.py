@@ -104,7 +104,7 @@ def test_series_filter_is_checked_at_construction():
   with pytest.raises(ValueError, match="needs unit='series'"):
     DicomExampleGen(input_base='/tmp', series_filter={'Modality': 'CT'})
   with pytest.raises(ValueError, match='file_stem'):
-    DicomExampleGen(input_base='/tmp', unit='series', labels_csv='x.csv')
+    DicomExampleGen(input_base='/tmp', unit='series', metadata_file='x.csv')
   with pytest.raises(ValueError, match='min_slices'):
     DicomExampleGen(input_base='/tmp', unit='series', min_slices=1)
   with pytest.raises(ValueError, match='unit must be one of'):

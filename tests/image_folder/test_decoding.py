@@ -1,4 +1,4 @@
-"""Tests for image_example_gen.image_folder.decoding.
+"""Tests for image_example_gen.image_folder.decoding and formats.
 
 Every accepted image is checked against the Trainer's decoder: the metadata
 must equal the shape `tf.io.decode_image` yields, and the pixels must equal
@@ -23,6 +23,7 @@ import tensorflow as tf
 
 from image_example_gen import rejects
 from image_example_gen.image_folder import decoding
+from image_example_gen.image_folder import formats
 
 _RNG_SEED = 7
 _ORIENTATION_TAG = 0x0112
@@ -142,13 +143,27 @@ _PALETTE = _from_array(_RGB).quantize(16)
     ('tiff', b'MM\x00*\x00\x00\x00\x08'),
     ('tiff', b'II+\x00\x08\x00\x00\x00'),
     ('bmp', b'BM\x36'),
+    ('netpbm', _encode(_from_array(_RGB), 'PPM')),
+    ('netpbm', b'P2\n# a comment\n3 1\n255\n'),
+    ('pcx', _encode(_from_array(_RGB), 'PCX')),
+    ('sgi', _encode(_from_array(_RGB), 'SGI')),
+    ('qoi', _encode(_from_array(_RGB), 'QOI')),
+    ('tga', _encode(_from_array(_RGB), 'TGA')),
+    ('tga', _encode(_PALETTE, 'TGA', compression='tga_rle')),
+    ('ico', _encode(_from_array(_RGB), 'ICO')),
+    ('dds', _encode(_from_array(_RGB), 'DDS')),
+    ('jpeg2000', _encode(_from_array(_RGB), 'JPEG2000')),
+    ('jpeg2000', _encode(_from_array(_RGB), 'JPEG2000', no_jp2=True)),
     (None, b'BMW cars are not images, despite their first two bytes.'),
+    (None, b'P1 is a plain text file, not a bitmap.'),
+    (None, bytes(range(18))),
+    (None, b'\x00\x00\x01\x00\x00\x00'),  # An icon of no image.
     (None, b'RIFF\x24\x00\x00\x00WAVEfmt '),
     (None, b'%PDF-1.7\n'),
     (None, b''),
 ])
 def test_sniff_format(image_format, data):
-  assert decoding.sniff_format(data[:decoding.SNIFF_LENGTH]) == image_format
+  assert formats.sniff_format(data[:formats.SNIFF_LENGTH]) == image_format
 
 
 @pytest.mark.parametrize('data, channels', [
@@ -257,6 +272,23 @@ def _cmyk_jpeg():
     (_encode(_PALETTE, 'TIFF'), 'RGB', 3, tf.uint8),
     (_encode(_from_array(_noise((9, 13), np.uint16)), 'TIFF'), None, 1,
      tf.uint16),
+    (_encode(_from_array(_RGB), 'PPM'), 'RGB', 3, tf.uint8),
+    (_encode(_from_array(_GRAY), 'PPM'), 'L', 1, tf.uint8),
+    (_encode(_from_array(_GRAY > 128), 'PPM'), 'L', 1, tf.uint8),
+    (_encode(_from_array(_noise((9, 13), np.uint16), 'I;16'), 'PPM'), None,
+     1, tf.uint16),
+    (b'P2\n3 1\n1000\n0 500 1000\n', None, 1, tf.uint16),
+    (_encode(_from_array(_RGB), 'PCX'), 'RGB', 3, tf.uint8),
+    (_encode(_PALETTE, 'PCX'), 'RGB', 3, tf.uint8),
+    (_encode(_from_array(_noise((9, 13, 4)), 'RGBA'), 'SGI'), 'RGBA', 4,
+     tf.uint8),
+    (_encode(_from_array(_RGB), 'QOI'), 'RGB', 3, tf.uint8),
+    (_encode(_from_array(_GRAY), 'TGA', compression='tga_rle'), 'L', 1,
+     tf.uint8),
+    (_encode(_from_array(_noise((16, 16, 4)), 'RGBA'), 'ICO'), 'RGBA', 4,
+     tf.uint8),
+    (_encode(_from_array(_RGB), 'DDS'), 'RGB', 3, tf.uint8),
+    (_encode(_from_array(_RGB), 'JPEG2000'), 'RGB', 3, tf.uint8),
 ])
 def test_other_images_are_reencoded_as_lossless_png(data, mode, channels,
                                                     dtype):
@@ -267,6 +299,43 @@ def test_other_images_are_reencoded_as_lossless_png(data, mode, channels,
   _assert_metadata_matches_tf(result)
   np.testing.assert_array_equal(_tf_pixels(result.encoded, dtype),
                                 _pillow_pixels(data, mode))
+
+
+@pytest.mark.parametrize('header, maxval', [
+    (b'P6\n13 9\n65535\n', 65535), (b'P6 # a comment\n13 9 4095\n', 4095)])
+def test_16_bit_rgb_netpbm_keeps_16_bits(header, maxval):
+  pixels = _noise((9, 13, 3), np.uint16) % (maxval + 1)
+  raw = decoding.convert(header + pixels.astype('>u2').tobytes())
+  plain = decoding.convert(b'P3\n13 9\n%d\n' % maxval + ' '.join(
+      map(str, pixels.ravel())).encode())
+
+  expected = np.round(pixels * (65535 / maxval)).astype(np.uint16)
+  for result in (raw, plain):
+    assert (result.format, result.channels) == ('png', 3)
+    _assert_metadata_matches_tf(result)
+    np.testing.assert_array_equal(_tf_pixels(result.encoded, tf.uint16),
+                                  expected)
+
+
+def test_16_bit_rgb_netpbm_is_downscaled_in_16_bits():
+  pixels = np.full((40, 20, 3), 40000, np.uint16)
+  result = decoding.convert(b'P6\n20 40\n65535\n' +
+                            pixels.astype('>u2').tobytes(), max_size=10)
+
+  assert (result.height, result.width) == (10, 5)
+  assert (_tf_pixels(result.encoded, tf.uint16) == 40000).all()
+
+
+@pytest.mark.parametrize('data, reason', [
+    (b'P6\n4 3\n65535\n' + bytes(10), rejects.TRUNCATED),
+    (b'P3\n2 1\n1000\n1 2 3 4\n', rejects.TRUNCATED),
+    (b'P6\n2 1\n1000\n' + np.full(6, 1001, '>u2').tobytes(),
+     rejects.INVALID_IMAGE),
+    (b'P6\n4 3\n255\n' + bytes(10), rejects.TRUNCATED),
+    (b'Pf\n2 1\n-1.0\n' + bytes(8), rejects.INVALID_IMAGE),
+])
+def test_bad_netpbm_files_are_rejected_with_their_reason(data, reason):
+  assert _convert_rejected(data).reason == reason
 
 
 def test_cmyk_jpeg_becomes_the_rgb_that_tf_would_decode():

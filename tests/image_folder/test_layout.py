@@ -2,6 +2,7 @@
 
 import pytest
 
+from image_example_gen import rejects
 from image_example_gen.image_folder import layout
 
 
@@ -87,3 +88,27 @@ def test_class_vocabulary_sorts_by_code_point():
 def test_class_vocabulary_rejects_bad_names(names, message):
   with pytest.raises(ValueError, match=message):
     layout.class_vocabulary(names)
+
+
+@pytest.mark.parametrize('rel_path, pattern, class_name', [
+    ('cat.123.jpg', r'^(cat|dog)\.\d+\.jpg$', 'cat'),        # dogs-vs-cats
+    ('Abyssinian_12.jpg', r'([A-Za-z_]+)_\d+\.jpg$', 'Abyssinian'),
+    ('american_pit_bull_terrier_7.jpg', r'([A-Za-z_]+)_\d+\.jpg$',
+     'american_pit_bull_terrier'),                            # Oxford-IIIT Pet
+    ('img/48213_1.jpeg', r'_(\d)\.jpeg$', '1'),                  # <id>_<label>
+    ('sub/dog.7.jpg', r'(?:^|/)(cat|dog)\.\d+\.jpg$', 'dog'),
+])
+def test_name_label(rel_path, pattern, class_name):
+  assert layout.name_label(rel_path, pattern) == class_name
+
+
+@pytest.mark.parametrize('rel_path, pattern, detail', [
+    ('bird.1.jpg', r'^(cat|dog)\.\d+\.jpg$', 'does not match'),
+    ('cat.jpg', r'^(cat|dog)\.\d+\.jpg$', 'does not match'),
+    ('x/1.jpg', r'([A-Za-z]*)\d\.jpg$', 'matches an empty class'),
+])
+def test_names_without_a_label_are_rejected(rel_path, pattern, detail):
+  with pytest.raises(rejects.RejectError) as raised:
+    layout.name_label(rel_path, pattern)
+  assert raised.value.reason == rejects.NO_LABEL_IN_NAME
+  assert detail in raised.value.detail

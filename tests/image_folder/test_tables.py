@@ -18,6 +18,7 @@ from image_example_gen import executor_base
 from image_example_gen import keys
 from image_example_gen import rejects
 from image_example_gen.executor_base import read_rejects
+from image_example_gen.image_folder import executor
 
 SALT = 'test-salt-not-secret'
 
@@ -214,16 +215,22 @@ def test_integer_labels_named_by_class_names(tmp_path, executor_runner,
       '3.png': rejects.UNKNOWN_CLASS}
 
 
-@pytest.mark.parametrize('text, match', [
-    ('name,label\na.png,cat\n', r"missing column\(s\) \['file_name'\]; it has "
-     r"\['name', 'label'\]"),
-    ('file_name,label\n', 'has no rows'),
+@pytest.mark.parametrize('text, kwargs, match', [
+    ('name,label\na.png,cat\n', {}, r"missing column\(s\) \['file_name'\]; "
+     r"it has \['name', 'label'\]"),
+    ('file_name,label\n', {}, 'has no rows'),
+    # The default label column is optional; one named explicitly is not.
+    ('file_name,text\na.png,a cat\n', {'label_column': 'label'},
+     r"missing column\(s\) \['label'\]; it has \['file_name', 'text'\]"),
+    ('file_name,text\na.png,a cat\n', {'column_types': {'score': 'int'}},
+     r"missing column\(s\) \['score'\]"),
 ])
-def test_bad_tables_fail_at_once(tmp_path, executor_runner, text, match):
+def test_bad_tables_fail_at_once(tmp_path, executor_runner, text, kwargs,
+                                 match):
   (tmp_path / 'in').mkdir()
   (tmp_path / 'in' / 'a.png').write_bytes(_png(0))
   (tmp_path / 'in' / 'metadata.csv').write_text(text)
-  component = ImageFolderExampleGen(input_base=str(tmp_path / 'in'))
+  component = ImageFolderExampleGen(input_base=str(tmp_path / 'in'), **kwargs)
   with pytest.raises(ValueError, match=match):
     executor_runner(component, tmp_path / 'out')
 
@@ -235,3 +242,29 @@ def test_a_missing_metadata_file_fails_at_once(tmp_path, executor_runner):
       metadata_file=str(tmp_path / 'nowhere.csv'))
   with pytest.raises(ValueError, match='nowhere.csv does not exist'):
     executor_runner(component, tmp_path / 'out')
+
+
+@pytest.mark.parametrize('files, patterns, expected', [
+    ({'metadata.csv'}, ['**'], ['metadata.csv']),
+    ({'metadata.parquet'}, ['train/**', 'test/**'], ['metadata.parquet'] * 2),
+    ({'train/metadata.csv', 'test/metadata.jsonl'}, ['train/**', 'test/**'],
+     ['train/metadata.csv', 'test/metadata.jsonl']),
+    (set(), ['train/**', 'test/**'], [None, None]),
+    ({'train/metadata.csv'}, ['**'], [None]),
+])
+def test_tables_are_found_at_the_top_or_in_each_split_folder(files, patterns,
+                                                             expected):
+  exists = lambda path: path[len('/in/'):] in files
+  found = executor.find_tables('/in', patterns, exists)
+  assert found == [path and f'/in/{path}' for path in expected]
+
+
+@pytest.mark.parametrize('files, match', [
+    ({'metadata.csv', 'metadata.jsonl'}, 'pass metadata_file'),
+    ({'metadata.csv', 'train/metadata.csv'}, 'at the top and tables in split'),
+    ({'train/metadata.csv'}, r"\['test/'\] .* hold no metadata table"),
+])
+def test_ambiguous_or_partial_tables_fail_at_the_start(files, match):
+  exists = lambda path: path[len('/in/'):] in files
+  with pytest.raises(ValueError, match=match):
+    executor.find_tables('/in', ['train/**', 'test/**'], exists)

@@ -17,6 +17,7 @@ import pytest
 from image_example_gen import rejects
 from image_example_gen import sample_data
 from image_example_gen.image_folder import decoding
+from image_example_gen.image_folder import formats
 
 _MUTATIONS = 50
 
@@ -38,11 +39,11 @@ def _photo(seed, mode='RGB', size=(96, 64)):
 
 def _full_decode_accepts(data: bytes) -> bool:
   """The reference: the full decode `convert` used for every file."""
-  image_format = decoding.sniff_format(data[:decoding.SNIFF_LENGTH])
+  image_format = formats.sniff_format(data[:formats.SNIFF_LENGTH])
   if image_format is None:
     return False
   try:
-    if image_format == decoding.PNG:
+    if image_format == formats.PNG:
       decoding._check_png(data)  # pylint: disable=protected-access
     image = Image.open(io.BytesIO(data))
     image.load()

@@ -119,12 +119,13 @@ def test_sample_is_deterministic_and_hugging_face_shaped(sample, tmp_path):
   assert sample.class_names == sorted(sample_data.DIGIT_NAMES)
 
 
-def test_descriptions_say_parity_and_magnitude(sample):
+def test_descriptions_say_parity_magnitude_and_thirds(sample):
   for image in sample.images[:50]:
     digit = sample_data.DIGIT_NAMES.index(image.class_name)
     words = set(image.description.lower().strip('.').replace(',', '').split())
     assert bool(words & {'even', 'two'}) == (digit % 2 == 0), image
     assert bool(words & {'greater', 'more', 'large'}) == (digit > 4), image
+    assert 'three' in words and ('not' in words) == (digit % 3 != 0), image
     assert image.label == sample.class_names.index(image.class_name)
 
 

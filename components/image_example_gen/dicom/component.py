@@ -1,5 +1,6 @@
-"""DicomExampleGen: DICOM files plus an optional labels CSV to tf.Examples."""
+"""DicomExampleGen: DICOM files (and a metadata table) to tf.Examples."""
 
+import inspect
 from typing import Dict, List, Mapping, Optional, Sequence
 
 from tfx.components.example_gen import component
@@ -12,8 +13,10 @@ from image_example_gen import component_base
 from image_example_gen import driver
 from image_example_gen import example
 from image_example_gen import limits
-from image_example_gen import tables
+from image_example_gen import table_keys
+from image_example_gen import table_params
 from image_example_gen.dicom import burned_in
+from image_example_gen.dicom import converter
 from image_example_gen.dicom import executor
 from image_example_gen.dicom import geometry
 from image_example_gen.dicom import metadata
@@ -25,12 +28,7 @@ _P = component_spec.ExecutionParameter
 class DicomExampleGenSpec(component_spec.ComponentSpec):
   PARAMETERS = {
       **component_base.SHARED_PARAMETERS,
-      executor.LABELS_CSV_KEY: _P(type=str, optional=True),
-      executor.LABEL_KEY_COLUMN_KEY: _P(type=str),
-      executor.LABEL_KEY_SOURCE_KEY: _P(type=str),
-      executor.LABEL_COLUMN_KEY: _P(type=str, optional=True),
-      executor.PATIENT_COLUMN_KEY: _P(type=str, optional=True),
-      executor.EXTRA_COLUMNS_KEY: _P(type=List[str], optional=True),
+      **component_base.TABLE_PARAMETERS,
       executor.EXTRA_ATTRIBUTES_KEY: _P(type=List[str], optional=True),
       executor.APPLY_VOI_KEY: _P(type=bool),
       executor.BIT_DEPTH_KEY: _P(type=int, optional=True),
@@ -49,7 +47,7 @@ class DicomExampleGenSpec(component_spec.ComponentSpec):
 
 
 class DicomExampleGen(component.FileBasedExampleGen):
-  """Reads DICOM files (and a labels CSV) into Examples (docs/design.md).
+  """Reads DICOM files (and a metadata table) into Examples (docs/design.md).
 
   Every file under `input_base` becomes Example(s) (one per kept frame; with
   `unit='series'`, one per series), one reject record
@@ -70,12 +68,13 @@ class DicomExampleGen(component.FileBasedExampleGen):
   def __init__(
       self,
       input_base: str,
-      labels_csv: Optional[str] = None,
-      label_key_column: str = 'image_id',
-      label_key_source: str = tables.FILE_STEM,
-      label_column: Optional[str] = 'label',
-      patient_column: Optional[str] = None,
+      metadata_file: Optional[str] = None,
+      key_column: str = 'image_id',
+      key_source: str = table_keys.FILE_STEM,
+      label_column: Optional[str] = table_params.DEFAULT_LABEL_COLUMN,
+      group_column: Optional[str] = None,
       extra_columns: Sequence[str] = (),
+      column_types: Optional[Dict[str, str]] = None,
       extra_attributes: Sequence[str] = (),
       apply_voi: bool = True,
       bit_depth: Optional[int] = None,
@@ -93,26 +92,40 @@ class DicomExampleGen(component.FileBasedExampleGen):
       max_reject_fraction: float = component_base.DEFAULT_MAX_REJECT_FRACTION,
       input_config: Optional[example_gen_pb2.Input] = None,
       output_config: Optional[example_gen_pb2.Output] = None,
-      range_config: Optional[range_config_pb2.RangeConfig] = None):
+      range_config: Optional[range_config_pb2.RangeConfig] = None,
+      labels_csv: Optional[str] = None,
+      label_key_column: Optional[str] = None,
+      label_key_source: Optional[str] = None,
+      patient_column: Optional[str] = None):
     """Constructs a DicomExampleGen.
 
     Args:
       input_base: folder (local path or any Beam filesystem URI) of DICOM
         files, in any layout and with any or no extension. Files without the
         DICOM preamble and `DICM` prefix are rejected as `not_dicom`.
-      labels_csv: CSV (or JSONL, Parquet) with one row per image. A file
+      metadata_file: CSV, JSONL or Parquet table with one row per image (or
+        per patient, series, ... with a `key_source` to match). A file
         without a row is rejected `no_metadata_row`, one whose key is on
         several rows `duplicate_metadata_row`, one whose row does not parse
-        `bad_metadata_value`; without a CSV there are no labels.
-      label_key_column: CSV column joined to each file.
-      label_key_source: what `label_key_column` holds: 'file_stem' (file
-        name without extension, like RSNA's image_id) or a DICOM keyword
-        such as 'SOPInstanceUID'.
-      label_column: CSV column exported as the int64 `label`; None for none.
-      patient_column: CSV column holding the patient id; None to use the
-        DICOM PatientID. Hashed into `patient/key`, never exported.
-      extra_columns: CSV columns exported under their own names (typed int,
-        float or bytes per column). Do not list identifying columns.
+        `bad_metadata_value`; without a table there are no labels.
+      key_column: the table's column joined to each file.
+      key_source: what `key_column` holds: 'file_stem' (file name without
+        extension, like RSNA's image_id), 'relative_path' (below the
+        table's folder inside `input_base`, else below `input_base`), a
+        regular expression with one group searched in that path
+        (`r'^([^/]+)/'`: the top folder, e.g. the patient's), or a DICOM
+        keyword such as 'SOPInstanceUID'.
+      label_column: the table's column exported as the int64 `label`.
+        Default: `label` if the table has it; a column named here must
+        exist. None: no label.
+      group_column: the table's column holding the patient id; None to use
+        the DICOM PatientID. Hashed into `patient/key`, never exported.
+      extra_columns: table columns exported under their own names (typed
+        int, float or bytes per column). Only these: do not list
+        identifying columns.
+      column_types: extra column -> 'int', 'float' or 'bytes', instead of
+        the type inferred over the whole table; a value that does not parse
+        rejects its file `bad_metadata_value`.
       extra_attributes: DICOM keywords exported as `dicom/<snake_case>` in
         addition to the default allow-list. PHI attributes (PS3.15 Basic
         Profile), names, dates, UIDs and free text are refused.
@@ -170,7 +183,23 @@ class DicomExampleGen(component.FileBasedExampleGen):
       output_config: TFX output splits. Default: train:eval 2:1 hash buckets
         on `patient/key`.
       range_config: TFX span range, for patterns with `{SPAN}`.
+      labels_csv: deprecated name of `metadata_file`.
+      label_key_column: deprecated name of `key_column`.
+      label_key_source: deprecated name of `key_source`.
+      patient_column: deprecated name of `group_column`.
     """
+    table = dict(metadata_file=metadata_file, key_column=key_column,
+                 key_source=key_source, group_column=group_column)
+    table_params.renamed(
+        type(self).__name__,
+        dict(labels_csv=labels_csv, label_key_column=label_key_column,
+             label_key_source=label_key_source,
+             patient_column=patient_column),
+        table, _DEFAULTS)
+    if extra_columns and not table['metadata_file']:
+      raise ValueError('extra_columns needs metadata_file.')
+    executor.check_key_source(table['key_source'],
+                              unit if table['metadata_file'] else None)
     # Checked first: the spec's type check would raise a less clear error.
     volume.check_unit(unit)
     volume.check_min_slices(min_slices)
@@ -179,12 +208,10 @@ class DicomExampleGen(component.FileBasedExampleGen):
     if series_filter and unit != 'series':
       raise ValueError("series_filter needs unit='series'.")
     params = {
-        executor.LABELS_CSV_KEY: labels_csv,
-        executor.LABEL_KEY_COLUMN_KEY: label_key_column,
-        executor.LABEL_KEY_SOURCE_KEY: label_key_source,
-        executor.LABEL_COLUMN_KEY: label_column,
-        executor.PATIENT_COLUMN_KEY: patient_column,
-        executor.EXTRA_COLUMNS_KEY: list(extra_columns) or None,
+        **table_params.exec_properties(
+            table['metadata_file'], table['key_column'], table['key_source'],
+            label_column, table['group_column'], list(extra_columns) or None,
+            column_types, keywords=True, export_all=False),
         executor.EXTRA_ATTRIBUTES_KEY: list(extra_attributes) or None,
         executor.APPLY_VOI_KEY: apply_voi,
         executor.BIT_DEPTH_KEY: bit_depth,
@@ -202,9 +229,6 @@ class DicomExampleGen(component.FileBasedExampleGen):
     }
     # Fail now, not an hour into the Beam job: the executor builds the same
     # objects from the same parameters.
-    if extra_columns and not labels_csv:
-      raise ValueError('extra_columns needs labels_csv.')
-    executor.table_spec(params)
     executor.pixel_options(params)
     executor.size_limits(params)
     metadata.resolve_attributes(tuple(extra_attributes))
@@ -217,3 +241,7 @@ class DicomExampleGen(component.FileBasedExampleGen):
         input_config or component_base.single_split_input_config(),
         output_config, range_config, example.PATIENT_KEY,
         params)
+
+
+_DEFAULTS = {name: parameter.default for name, parameter in inspect.signature(
+    DicomExampleGen.__init__).parameters.items()}

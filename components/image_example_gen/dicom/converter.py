@@ -7,10 +7,10 @@ whether the pixels are cropped, rejected or kept, before any pixel is
 decoded; the frames are then decoded and rendered one at a time
 (`decoders.iter_frames`) and PNG-encoded.
 Labels, extra columns and the patient id come from the file's row of the
-labels CSV when one is joined (`table_join`). Frames of a file with geometry
-(`geometry.frame_positions`) carry the series' keyed hash and their position
-along the slice normal. `unit='series'` converts whole series instead
-(`volume.py`).
+metadata table when one is joined (`table_join`). Frames of a file with
+geometry (`geometry.frame_positions`) carry the series' keyed hash and their
+position along the slice normal. `unit='series'` converts whole series
+instead (`volume.py`).
 """
 
 import contextlib
@@ -29,7 +29,8 @@ from image_example_gen import keys
 from image_example_gen import limits as limits_lib
 from image_example_gen import listing
 from image_example_gen import rejects
-from image_example_gen import tables
+from image_example_gen import table_keys
+from image_example_gen import table_values
 from image_example_gen.dicom import burned_in
 from image_example_gen.dicom import metadata
 from image_example_gen.dicom import decoders
@@ -45,18 +46,19 @@ _UNJOINABLE_VRS = frozenset(('SQ', 'OB', 'OW', 'OF', 'OD', 'OL', 'OV', 'UN'))
 
 
 def check_key_source(key_source: Any) -> None:
-  """'file_stem' or the keyword of a single-valued data set attribute."""
-  if key_source == tables.FILE_STEM:
+  """A `table_keys` key source, or the keyword of a single-valued attribute."""
+  table_keys.check_key_source(key_source, keywords=True)
+  if not table_keys.is_keyword(key_source):
     return
-  tag = (datadict.tag_for_keyword(key_source)
-         if isinstance(key_source, str) else None)
+  tag = datadict.tag_for_keyword(key_source)
   if tag is None:
-    raise ValueError(f'label_key_source must be {tables.FILE_STEM!r} or a '
-                     f'DICOM keyword, got {key_source!r}.')
+    raise ValueError(f'key_source {key_source!r} is no DICOM keyword (nor '
+                     f'{table_keys.RELATIVE_PATH!r}, {table_keys.FILE_STEM!r} '
+                     'or a regular expression with one group).')
   vrs = set(datadict.dictionary_VR(tag).split(' or '))
   if tag >> 16 in _NON_DATA_SET_GROUPS or vrs & _UNJOINABLE_VRS:
     raise ValueError(
-        f'label_key_source {key_source!r} cannot be joined on: it must be '
+        f'key_source {key_source!r} cannot be joined on: it must be '
         'a data set attribute with a single value, not a sequence, binary '
         'data or a file meta attribute.')
 
@@ -76,12 +78,12 @@ class DicomFileConverter(conversion.FileConverter):
   def __init__(self, key_source: Optional[str], attributes: Sequence[str],
                options: display.PixelOptions, multi_frame: str,
                limits: limits_lib.SizeLimits, salt: str,
-               burned_in_annotation: str = burned_in.CROP):
+               burned_in_annotation: str = burned_in.CROP, key_folder: str = ''):
     """Configures the converter.
 
     Args:
-      key_source: how files join the labels CSV ('file_stem' or a DICOM
-        keyword); None without a CSV.
+      key_source: how files join the metadata table (`table_keys`, or a
+        DICOM keyword); None without a table.
       attributes: the header attributes exported as `dicom/*`.
       options: how frames are rendered.
       multi_frame: which frames become Examples (MULTI_FRAME_POLICIES).
@@ -89,8 +91,10 @@ class DicomFileConverter(conversion.FileConverter):
       salt: the HMAC salt of the keyed hashes.
       burned_in_annotation: what happens to pixels that may show PHI
         (`burned_in.POLICIES`).
+      key_folder: the table's folder below input_base (`table_keys`).
     """
     self._key_source = key_source
+    self._key_folder = key_folder
     self._attributes = tuple(attributes)
     self._options = options
     self._multi_frame = multi_frame
@@ -99,22 +103,22 @@ class DicomFileConverter(conversion.FileConverter):
     self._burned_in_annotation = burned_in_annotation
 
   def join_key(self, item: listing.ListedFile) -> Optional[str]:
-    """The file's key in the labels CSV: its stem or a header attribute."""
-    if self._key_source == tables.FILE_STEM:
-      return join_key_of(None, item, self._key_source)
+    """The file's key in the table: from its path or a header attribute."""
+    if not table_keys.is_keyword(self._key_source):
+      return join_key_of(None, item, self._key_source, self._key_folder)
     with opened(item) as f:
       ds = read_header(f, specific_tags=[self._key_source])
     return join_key_of(ds, item, self._key_source)
 
   def convert(self, item: listing.ListedFile,
-              row: Optional[tables.Row]) -> conversion.Converted:
+              row: Optional[table_values.Row]) -> conversion.Converted:
     if item.size == 0:
       raise rejects.RejectError(rejects.EMPTY_FILE)
     with opened(item) as f:
       return self._convert_open(item, f, row)
 
   def _convert_open(self, item: listing.ListedFile, f,
-                    row: Optional[tables.Row]) -> conversion.Converted:
+                    row: Optional[table_values.Row]) -> conversion.Converted:
     ds = read_header(f)
     pixel_data_offset = f.tell()
     reason = integrity.check_pixel_attributes(ds)
@@ -171,7 +175,8 @@ class DicomFileConverter(conversion.FileConverter):
     return conversion.Converted(examples, repaired=repaired,
                                 tallies=pixel_rule.tallies)
 
-  def _label_features(self, ds: pydicom.Dataset, row: Optional[tables.Row],
+  def _label_features(self, ds: pydicom.Dataset,
+                      row: Optional[table_values.Row],
                       image_id: str) -> Dict[str, Any]:
     """Label, extra columns and patient key."""
     features = {}
@@ -192,13 +197,21 @@ class DicomFileConverter(conversion.FileConverter):
 
 
 def join_key_of(ds: Optional[pydicom.Dataset], item: listing.ListedFile,
-                key_source: str) -> Optional[str]:
-  """A file's key in the table: its stem, or its `key_source` attribute."""
-  if key_source == tables.FILE_STEM:
-    return tables.path_key(item.rel_path, tables.FILE_STEM)
+                key_source: str, key_folder: str = '') -> Optional[str]:
+  """A file's key in the table: from its path, or its `key_source` attribute.
+
+  Args:
+    ds: the file's header; None unless `key_source` is a DICOM keyword.
+    item: the file.
+    key_source: 'file_stem', 'relative_path', a pattern or a DICOM keyword
+      (`table_keys`).
+    key_folder: the table's folder below input_base.
+  """
+  if not table_keys.is_keyword(key_source):
+    return table_keys.file_key(item.rel_path, key_source, key_folder)
   value = ds.get(key_source)
-  return None if value is None else tables.table_key(str(value),
-                                                     tables.FILE_STEM)
+  return None if value is None else table_keys.table_key(str(value),
+                                                         key_source)
 
 
 @contextlib.contextmanager

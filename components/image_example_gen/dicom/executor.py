@@ -1,9 +1,9 @@
 """DicomExampleGen's executor: one Beam transform from DICOM files to Examples.
 
-The labels CSV is joined to the files in Beam (`table_join`); each file is
-converted by `converter.DicomFileConverter`. With `unit='series'` the files
-are first grouped into series (`series.GroupSeries`), the series joined, and
-each converted by `volume.SeriesConverter`.
+The metadata table is joined to the files in Beam (`table_join`); each file
+is converted by `converter.DicomFileConverter`. With `unit='series'` the
+files are first grouped into series (`series.GroupSeries`), the series
+joined, and each converted by `volume.SeriesConverter`.
 """
 
 import json
@@ -17,7 +17,8 @@ from image_example_gen import example
 from image_example_gen import executor_base
 from image_example_gen import keys
 from image_example_gen import limits as limits_lib
-from image_example_gen import table_join
+from image_example_gen import table_keys
+from image_example_gen import table_params
 from image_example_gen import tables
 from image_example_gen.dicom import burned_in
 from image_example_gen.dicom import converter as converter_lib
@@ -27,12 +28,6 @@ from image_example_gen.dicom import display
 from image_example_gen.dicom import series
 from image_example_gen.dicom import volume
 
-LABELS_CSV_KEY = 'labels_csv'
-LABEL_KEY_COLUMN_KEY = 'label_key_column'
-LABEL_KEY_SOURCE_KEY = 'label_key_source'
-LABEL_COLUMN_KEY = 'label_column'
-PATIENT_COLUMN_KEY = 'patient_column'
-EXTRA_COLUMNS_KEY = 'extra_columns'
 EXTRA_ATTRIBUTES_KEY = 'extra_attributes'
 APPLY_VOI_KEY = 'apply_voi'
 BIT_DEPTH_KEY = 'bit_depth'
@@ -50,26 +45,29 @@ MAX_REJECT_FRACTION_KEY = executor_base.MAX_REJECT_FRACTION_KEY
 MULTI_FRAME_POLICIES = converter_lib.MULTI_FRAME_POLICIES
 
 
-def table_spec(exec_properties: Dict[str, Any]) -> Optional[tables.TableSpec]:
-  """The TableSpec of the labels CSV; None without one."""
-  if not exec_properties.get(LABELS_CSV_KEY):
+def table_spec(exec_properties: Dict[str, Any],
+               folder: str = '') -> Optional[tables.TableSpec]:
+  """The TableSpec of the metadata table; None without one."""
+  path = exec_properties.get(table_params.METADATA_FILE_KEY)
+  if not path:
     return None
-  converter_lib.check_key_source(exec_properties[LABEL_KEY_SOURCE_KEY])
-  if (exec_properties.get(UNIT_KEY) == 'series' and
-      exec_properties[LABEL_KEY_SOURCE_KEY] == tables.FILE_STEM):
+  check_key_source(exec_properties[table_params.KEY_SOURCE_KEY],
+                   exec_properties.get(UNIT_KEY))
+  return table_params.table_spec(exec_properties, path, folder,
+                                 integer_labels=True)
+
+
+def check_key_source(key_source: str, unit: Optional[str]) -> None:
+  """A key source DICOM tables can use, with `unit='series'` one that every
+  file of a series shares."""
+  converter_lib.check_key_source(key_source)
+  if unit == 'series' and key_source in table_keys.NAMED_SOURCES:
     raise ValueError(
-        "unit='series' joins the table on a DICOM keyword read from every "
-        "file of a series (e.g. label_key_source='StudyInstanceUID'), not on "
-        "'file_stem', which differs between the files of a series.")
-  return tables.TableSpec(
-      path=exec_properties[LABELS_CSV_KEY],
-      key_column=exec_properties[LABEL_KEY_COLUMN_KEY],
-      key_source=exec_properties[LABEL_KEY_SOURCE_KEY],
-      label_column=exec_properties.get(LABEL_COLUMN_KEY) or None,
-      integer_labels=True,
-      extra_columns=tuple(
-          executor_base.list_property(exec_properties, EXTRA_COLUMNS_KEY)),
-      group_column=exec_properties.get(PATIENT_COLUMN_KEY) or None)
+        "unit='series' joins the table on what every file of a series shares: "
+        "a DICOM keyword read from each file (e.g. key_source="
+        "'StudyInstanceUID') or a pattern on the path (e.g. r'^([^/]+)/' for "
+        f"a patient folder), not on {key_source!r}, which differs between the "
+        'files of a series.')
 
 
 def pixel_options(exec_properties: Dict[str, Any]) -> display.PixelOptions:
@@ -101,10 +99,16 @@ class Executor(executor_base.ImageExampleGenExecutor):
 
   def prepare(self, exec_properties: Dict[str, Any], output_uri: str) -> None:
     self._salt = keys.resolve_salt()
-    self._table = table_spec(exec_properties)
-    if self._table is not None:
+    path = exec_properties.get(table_params.METADATA_FILE_KEY)
+    table = table_spec(exec_properties, path and self.table_folder(
+        path, exec_properties[table_params.KEY_SOURCE_KEY]))
+    if table is not None:
       # Fails now, naming the file and its columns.
-      tables.read_columns(self._table, conversion.open_file)
+      table = tables.check_table(table, conversion.open_file)
+      if table.label_column is None:
+        logging.warning('%s has no label column: the Examples have no '
+                        '`label` feature.', table.path)
+    self.tables = [table] * len(executor_base.input_patterns(exec_properties))
     if exec_properties[BURNED_IN_ANNOTATION_KEY] == burned_in.KEEP:
       logging.warning(
           "burned_in_annotation='keep': the pixels of ultrasound, secondary "
@@ -115,7 +119,9 @@ class Executor(executor_base.ImageExampleGenExecutor):
   def make_converter(self, exec_properties: Dict[str, Any],
                      split_pattern: str) -> conversion.FileConverter:
     del split_pattern
-    key_source = self._table.key_source if self._table else None
+    table = self.tables[0]
+    key_source = table.key_source if table else None
+    key_folder = table.folder if table else ''
     attributes = metadata.resolve_attributes(
         executor_base.list_property(exec_properties, EXTRA_ATTRIBUTES_KEY))
     if exec_properties.get(UNIT_KEY) == 'series':
@@ -125,11 +131,11 @@ class Executor(executor_base.ImageExampleGenExecutor):
           int(exec_properties[MIN_SLICES_KEY]),
           float(exec_properties[SPACING_TOLERANCE_KEY]),
           series_filter(exec_properties),
-          exec_properties[BURNED_IN_ANNOTATION_KEY])
+          exec_properties[BURNED_IN_ANNOTATION_KEY], key_folder)
     return converter_lib.DicomFileConverter(
         key_source, attributes, pixel_options(exec_properties),
         exec_properties[MULTI_FRAME_KEY], size_limits(exec_properties),
-        self._salt, exec_properties[BURNED_IN_ANNOTATION_KEY])
+        self._salt, exec_properties[BURNED_IN_ANNOTATION_KEY], key_folder)
 
   def make_group(self, exec_properties: Dict[str, Any],
                  converters: Sequence[conversion.FileConverter]
@@ -138,23 +144,10 @@ class Executor(executor_base.ImageExampleGenExecutor):
       return None
     return series.GroupSeries(converters)  # pylint: disable=no-value-for-parameter
 
-  def make_join(self, exec_properties: Dict[str, Any],
-                converters: Sequence[conversion.FileConverter]
-               ) -> Optional[beam.PTransform]:
-    if self._table is None:
-      return None
-    return table_join.JoinTable(  # pylint: disable=no-value-for-parameter
-        self._table, [c.join_key for c in converters], conversion.open_file)
-
-  def list_table_keys(self) -> bool:
-    # Keys read from DICOM attributes (UIDs) never reach the summary.
-    return (self._table is not None and
-            self._table.key_source == tables.FILE_STEM)
-
   def summary_entries(self, exec_properties: Dict[str, Any],
                       tallies: Mapping[str, int]) -> Dict[str, Any]:
     """The de-identification record, and the burned-in pixel counts."""
-    table = self._table
+    table = self.tables[0]
     record = deidentification.record(
         exec_properties[BURNED_IN_ANNOTATION_KEY],
         metadata.resolve_attributes(

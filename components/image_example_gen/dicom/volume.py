@@ -40,7 +40,7 @@ from image_example_gen import keys
 from image_example_gen import limits as limits_lib
 from image_example_gen import listing
 from image_example_gen import rejects
-from image_example_gen import tables
+from image_example_gen import table_values
 from image_example_gen.dicom import burned_in
 from image_example_gen.dicom import converter as converter_lib
 from image_example_gen.dicom import decoders
@@ -175,7 +175,8 @@ class SeriesConverter(conversion.FileConverter, series_lib.SliceReader):
                salt: str, min_slices: int = DEFAULT_MIN_SLICES,
                spacing_tolerance: float = geometry.DEFAULT_SPACING_TOLERANCE,
                series_filter: Optional[Mapping[str, str]] = None,
-               burned_in_annotation: str = burned_in.CROP):
+               burned_in_annotation: str = burned_in.CROP,
+               key_folder: str = ''):
     """Configures the converter.
 
     Args:
@@ -192,6 +193,7 @@ class SeriesConverter(conversion.FileConverter, series_lib.SliceReader):
         skipped (`series_filtered`).
       burned_in_annotation: what happens to pixels that may show PHI
         (`burned_in.POLICIES`), file by file as with `unit='image'`.
+      key_folder: the table's folder below input_base (`table_keys`).
     """
     check_min_slices(min_slices)
     check_spacing_tolerance(spacing_tolerance)
@@ -204,6 +206,7 @@ class SeriesConverter(conversion.FileConverter, series_lib.SliceReader):
     self._spacing_tolerance = float(spacing_tolerance)
     self._series_filter = compile_series_filter(series_filter)
     self._burned_in_annotation = burned_in_annotation
+    self._key_folder = key_folder
 
   def _hash(self, ds: Dataset, keyword: str, namespace: str) -> str:
     value = str(ds.get(keyword) or '').strip()
@@ -241,7 +244,8 @@ class SeriesConverter(conversion.FileConverter, series_lib.SliceReader):
         file=item, series_key=series_key,
         study_key=self._hash(ds, 'StudyInstanceUID', 'study'),
         patient_key=self._hash(ds, 'PatientID', 'patient'),
-        join_key=(converter_lib.join_key_of(ds, item, self._key_source)
+        join_key=(converter_lib.join_key_of(ds, item, self._key_source,
+                                            self._key_folder)
                   if self._key_source else None),
         planes=tuple(planes), shape=(int(ds.Rows), int(ds.Columns)),
         pixel_type=_pixel_type(ds),
@@ -295,7 +299,7 @@ class SeriesConverter(conversion.FileConverter, series_lib.SliceReader):
     return unit.join_key()
 
   def convert(self, unit: series_lib.Series,
-              row: Optional[tables.Row]) -> conversion.Converted:
+              row: Optional[table_values.Row]) -> conversion.Converted:
     unit.join_key()  # Raises the unit's reject, as the join does.
     slot_of = {slice_: i for i, slice_ in enumerate(unit.slices)}
     checked = {frame for pair in unit.duplicates for frame in pair}
@@ -377,7 +381,7 @@ class SeriesConverter(conversion.FileConverter, series_lib.SliceReader):
     return features
 
   def _label_features(self, unit: series_lib.Series,
-                      row: Optional[tables.Row]) -> Dict[str, Any]:
+                      row: Optional[table_values.Row]) -> Dict[str, Any]:
     """Label, extra columns and patient key (the table's group, else the
     PatientID; a series without either is its own patient)."""
     features = {}

@@ -1,6 +1,6 @@
 """ImageFolderExampleGen: an image tree, or images plus a table, to tf.Examples."""
 
-from typing import List, Optional, Sequence
+from typing import Dict, List, Optional, Sequence
 
 from tfx.components.example_gen import component
 from tfx.dsl.components.base import executor_spec
@@ -11,7 +11,8 @@ from tfx.types import component_spec
 from image_example_gen import component_base
 from image_example_gen import driver
 from image_example_gen import example
-from image_example_gen import tables
+from image_example_gen import table_keys
+from image_example_gen import table_params
 from image_example_gen.image_folder import executor
 from image_example_gen.image_folder import layout
 
@@ -24,13 +25,9 @@ class ImageFolderExampleGenSpec(component_spec.ComponentSpec):
       executor.CLASS_NAMES_KEY: _P(type=List[str], optional=True),
       executor.EXIF_TRANSPOSE_KEY: _P(type=bool),
       executor.MAX_SIZE_KEY: _P(type=int, optional=True),
-      executor.METADATA_FILE_KEY: _P(type=str, optional=True),
-      executor.KEY_COLUMN_KEY: _P(type=str),
-      executor.KEY_SOURCE_KEY: _P(type=str),
-      executor.LABEL_COLUMN_KEY: _P(type=str, optional=True),
+      **component_base.TABLE_PARAMETERS,
       executor.LABEL_SEPARATOR_KEY: _P(type=str, optional=True),
-      executor.EXTRA_COLUMNS_KEY: _P(type=List[str], optional=True),
-      executor.GROUP_COLUMN_KEY: _P(type=str, optional=True),
+      executor.LABEL_PATTERN_KEY: _P(type=str, optional=True),
       executor.DETECT_SPLIT_FOLDERS_KEY: _P(type=bool, optional=True),
   }
   INPUTS = {}
@@ -38,16 +35,18 @@ class ImageFolderExampleGenSpec(component_spec.ComponentSpec):
 
 
 class ImageFolderExampleGen(component.FileBasedExampleGen):
-  """Reads an image folder, labelled by folders or a table, into Examples.
+  """Reads an image folder, labelled by folders, a table or names, to Examples.
 
   Every file under `input_base` becomes one Example or one reject record
   (`<examples>/rejects/`); see docs/design.md for the features and reasons.
 
-  Labels come from a metadata table when there is one (`metadata_file`, or
-  `metadata.csv` / `metadata.jsonl` at the top of `input_base`, as Hugging
-  Face's imagefolder reads it), else from class folders
-  (`input_base/<class>/**/<image>`). Class names become indices into the
-  sorted class names (or `class_names`), written to
+  Labels come from file names with `label_pattern`; else from a metadata
+  table's label column (`metadata_file`, or `metadata.csv` /
+  `metadata.jsonl` / `metadata.parquet` at the top of `input_base` or in
+  each split folder, as Hugging Face's imagefolder reads them); else from
+  class folders (`input_base/<class>/**/<image>`); else there is no label.
+  A table's other columns become features. Class names become indices into
+  the sorted class names (or `class_names`), written to
   `<examples>/label_vocabulary.txt`. If the top level holds `train/`, `val/`
   or `validation/`, `test/` folders, they become the splits `train`, `eval`,
   `test` (found when the component runs, so a pipeline built where
@@ -70,11 +69,13 @@ class ImageFolderExampleGen(component.FileBasedExampleGen):
       max_size: Optional[int] = None,
       metadata_file: Optional[str] = None,
       key_column: str = 'file_name',
-      key_source: str = tables.RELATIVE_PATH,
-      label_column: Optional[str] = 'label',
+      key_source: str = table_keys.RELATIVE_PATH,
+      label_column: Optional[str] = table_params.DEFAULT_LABEL_COLUMN,
       label_separator: Optional[str] = None,
-      extra_columns: Sequence[str] = (),
+      extra_columns: Optional[Sequence[str]] = None,
       group_column: Optional[str] = None,
+      column_types: Optional[Dict[str, str]] = None,
+      label_pattern: Optional[str] = None,
       max_pixels: int = component_base.DEFAULT_MAX_PIXELS,
       shard_size_mb: float = component_base.DEFAULT_SHARD_SIZE_MB,
       max_reject_fraction: float = component_base.DEFAULT_MAX_REJECT_FRACTION,
@@ -89,34 +90,47 @@ class ImageFolderExampleGen(component.FileBasedExampleGen):
         those, or any layout with a metadata table.
       class_names: the class vocabulary in label order (label = index).
         Default: the sorted class folder names, or the sorted class names of
-        the table's label column. Other classes are rejected
-        `unknown_class`. With integer labels in the table, label i is
-        `class_names[i]`.
+        the table's label column or of `label_pattern`'s matches. Other
+        classes are rejected `unknown_class`. With integer labels, label i
+        is `class_names[i]`.
       exif_transpose: apply the EXIF orientation, so pixels are as a viewer
         shows them (such images are stored re-encoded as PNG).
       max_size: downscale images whose longer side exceeds this many pixels
         (aspect kept; stored as PNG). Default: keep the original size.
       metadata_file: path or URI of a CSV, JSONL or Parquet table with one
-        row per image. Default: `metadata.csv` or `metadata.jsonl` at the top
-        of `input_base` if there is one, else labels from folders. The table
-        is never an input image. A file without a row is rejected
-        `no_metadata_row`, one whose key is on several rows
-        `duplicate_metadata_row`, one whose row does not parse
-        `bad_metadata_value`.
+        row per image. Default: `metadata.csv`, `metadata.jsonl` or
+        `metadata.parquet` at the top of `input_base`, else one in each
+        split folder (keys relative to it), else none. A table is never an
+        input image. A file without a row is rejected `no_metadata_row`, one
+        whose key is on several rows `duplicate_metadata_row`, one whose row
+        does not parse `bad_metadata_value`.
       key_column: the table's column joined to each file.
       key_source: what `key_column` holds: 'relative_path' (the path below
-        `input_base`, or below the table's folder when the table is inside
-        it; Hugging Face) or 'file_stem' (the file name without extension;
-        Kaggle's `id`).
-      label_column: the table's label column: class names, or integers; None
-        for no label.
+        the table's folder: its split folder, its own folder inside
+        `input_base`, or `input_base`; Hugging Face), 'file_stem' (the file
+        name without extension; Kaggle's `id`), or a regular expression with
+        one group searched in that path, the group being the key
+        (`r'^([^/]+)/'`: the top folder).
+      label_column: the table's label column (class names, or integers).
+        Default: `label` if the table has it; a column named here must
+        exist. None: no label from the table.
       label_separator: if set (e.g. ' '), label cells hold several labels
         (multi-label: `label` lists every class index); JSON lists are
         multi-label too.
       extra_columns: table columns exported as features under their own
         names, typed per column (int64, float or bytes; text as UTF-8).
+        Default: every column but the key, label and group columns (columns
+        of JSON objects and reserved names are left out, with a log line).
       group_column: rows with one value here (a subject, a photographer)
         never span two splits; hashed into `group/key`, never exported.
+      column_types: column -> 'int', 'float' or 'bytes', instead of the type
+        inferred over the whole table; a value that does not parse rejects
+        its file `bad_metadata_value`.
+      label_pattern: a regular expression with one group, searched in each
+        file's path below `input_base` (below its split folder): the group
+        is its class (`r'^(cat|dog)\\.\\d+\\.jpg$'`). A file it does not
+        match is rejected `no_label_in_name`. A table then adds only its
+        columns.
       max_pixels: reject (`too_large`) images whose header declares more
         pixels, before decoding. Default: Pillow's decompression-bomb limit.
       shard_size_mb: the size at which a Split-* TFRecord shard is closed
@@ -138,26 +152,25 @@ class ImageFolderExampleGen(component.FileBasedExampleGen):
       class_names = list(class_names)
     if max_size is not None and max_size <= 0:
       raise ValueError(f'max_size must be positive, got {max_size}.')
-    if key_source not in executor.KEY_SOURCES:
-      raise ValueError(f'key_source must be one of {executor.KEY_SOURCES}, '
-                       f'got {key_source!r}.')
+    if label_pattern is not None:
+      table_keys.one_group_pattern(label_pattern, 'label_pattern')
+      if label_separator or not table_params.is_default(label_column):
+        raise ValueError('label_pattern gives the labels: pass neither '
+                         'label_column nor label_separator with it.')
     params = {
         executor.CLASS_NAMES_KEY: class_names,
         executor.EXIF_TRANSPOSE_KEY: exif_transpose,
         executor.MAX_SIZE_KEY: max_size,
-        executor.METADATA_FILE_KEY: metadata_file,
-        executor.KEY_COLUMN_KEY: key_column,
-        executor.KEY_SOURCE_KEY: key_source,
-        executor.LABEL_COLUMN_KEY: label_column,
         executor.LABEL_SEPARATOR_KEY: label_separator,
-        executor.EXTRA_COLUMNS_KEY: list(extra_columns) or None,
-        executor.GROUP_COLUMN_KEY: group_column,
+        executor.LABEL_PATTERN_KEY: label_pattern,
         executor.DETECT_SPLIT_FOLDERS_KEY: input_config is None,
+        # The executor builds the same spec for each table it finds.
+        **table_params.exec_properties(
+            metadata_file, key_column, key_source, label_column, group_column,
+            extra_columns, column_types, keywords=False, export_all=True),
         **component_base.shared_params(max_reject_fraction, max_pixels,
                                        shard_size_mb),
     }
-    # The executor builds the same spec for the table it finds.
-    executor.table_spec(params, metadata_file or 'metadata.csv')
     component_base.init_component(
         self, input_base,
         input_config or component_base.single_split_input_config(),

@@ -1,7 +1,9 @@
 """Converting one file of an image folder into an Example (no Beam, no TFX).
 
-Labels come from the file's class folder, or from its row of a metadata table
-when one is joined (`table_join`).
+Labels come from the file's class folder, from its row of a metadata table, or
+from its name (`label_pattern`); the table and name labels are joined to the
+file before conversion (`table_join`). A table without labels adds its
+columns to folder labels. Without any of them the Example has no label.
 """
 
 import hashlib
@@ -13,6 +15,8 @@ from image_example_gen import keys
 from image_example_gen import limits as limits_lib
 from image_example_gen import listing
 from image_example_gen import rejects
+from image_example_gen import table_keys
+from image_example_gen import table_values
 from image_example_gen import tables
 from image_example_gen.image_folder import decoding
 from image_example_gen.image_folder import layout
@@ -24,18 +28,21 @@ class ImageFileConverter(conversion.FileConverter):
   def __init__(self, prefix: str, vocabulary: List[str], salt: str,
                exif_transpose: bool, max_size: Optional[int],
                limits: limits_lib.SizeLimits,
-               table: Optional[tables.TableSpec] = None, key_prefix: str = ''):
+               table: Optional[tables.TableSpec] = None,
+               label_pattern: Optional[str] = None):
     """Configures the converter.
 
     Args:
       prefix: the split pattern's fixed folders ('' or 'train/').
-      vocabulary: class folder names in label order (without a table).
+      vocabulary: class folder names in label order, when labels come from
+        class folders; empty otherwise.
       salt: the HMAC salt of the keyed hashes.
       exif_transpose: apply EXIF orientations.
       max_size: downscale larger images to this longer side.
       limits: size limits (`max_pixels`).
-      table: the joined metadata table, if any.
-      key_prefix: folder of the table below input_base ('' or 'a/').
+      table: the split's metadata table, if any.
+      label_pattern: when labels come from names, the pattern that finds the
+        class in the path below `prefix`.
     """
     self._prefix = prefix
     self._labels = {name: i for i, name in enumerate(vocabulary)}
@@ -44,24 +51,31 @@ class ImageFileConverter(conversion.FileConverter):
     self._max_size = max_size
     self._limits = limits
     self._table = table
-    self._key_prefix = key_prefix
+    self._label_pattern = label_pattern
 
   def setup(self) -> None:
     limits_lib.allow_in_pillow(self._limits.max_pixels)
 
   def join_key(self, item: listing.ListedFile) -> Optional[str]:
     """The file's key in the table; hidden files are rejected first."""
-    if layout.is_hidden(item.rel_path):
-      raise rejects.RejectError(rejects.HIDDEN_FILE)
-    return tables.path_key(item.rel_path, self._table.key_source,
-                           self._key_prefix)
+    _check_visible(item)
+    return table_keys.file_key(item.rel_path, self._table.key_source,
+                               self._table.folder)
+
+  def name_label(self, item: listing.ListedFile) -> Optional[str]:
+    """The file's class by `label_pattern`; None without one."""
+    if self._label_pattern is None:
+      return None
+    _check_visible(item)
+    return layout.name_label(item.rel_path[len(self._prefix):],
+                             self._label_pattern)
 
   def convert(self, item: listing.ListedFile,
-              row: Optional[tables.Row]) -> conversion.Converted:
-    if layout.is_hidden(item.rel_path):
-      raise rejects.RejectError(rejects.HIDDEN_FILE)
-    features = self._folder_label(item.rel_path) if row is None else (
-        self._row_features(row))
+              row: Optional[table_values.Row]) -> conversion.Converted:
+    _check_visible(item)
+    features = {} if row is None else self._row_features(row)
+    if self._labels:
+      features.update(self._folder_label(item.rel_path))
     if item.size == 0:
       raise rejects.RejectError(rejects.EMPTY_FILE)
     data = conversion.read_file(item)
@@ -86,7 +100,7 @@ class ImageFileConverter(conversion.FileConverter):
     return {example.LABEL: self._labels[class_name],
             example.LABEL_NAME: class_name}
 
-  def _row_features(self, row: tables.Row) -> dict:
+  def _row_features(self, row: table_values.Row) -> dict:
     features = dict(row.extras)
     if row.labels:  # One value or several (multi-label): an int64 list.
       features[example.LABEL] = list(row.labels)
@@ -96,3 +110,8 @@ class ImageFileConverter(conversion.FileConverter):
       features[example.GROUP_KEY] = keys.keyed_hash(row.group, self._salt,
                                                     'group')
     return features
+
+
+def _check_visible(item: listing.ListedFile) -> None:
+  if layout.is_hidden(item.rel_path):
+    raise rejects.RejectError(rejects.HIDDEN_FILE)

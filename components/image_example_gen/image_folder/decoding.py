@@ -20,12 +20,15 @@
   arithmetic-coded, sequential or progressive, 8-bit, with 1 or 3 components
   (SOF0-2, SOF9-10) and an end-of-image marker; PNG when every chunk's CRC
   holds and IEND is present, which libpng checks and Pillow does not.
-* Everything else that Pillow decodes (BMP, the first frame of GIF and TIFF,
-  WebP, CMYK and lossless JPEG, ...) is re-encoded as lossless PNG with
-  TensorFlow's encoder: 8-bit, or 16-bit for 16-bit grayscale sources. Pixels
-  keep their channels: grayscale 1, grayscale+alpha 2, RGB 3, RGBA 4; palette
-  images become RGB, or RGBA when they have transparency; CMYK becomes RGB.
-  Only the first frame of a GIF or TIFF is ever decoded.
+* Everything else that Pillow decodes exactly (BMP, the first frame of GIF
+  and TIFF, WebP, CMYK and lossless JPEG, Netpbm `.ppm`/`.pgm`/`.pbm`, PCX,
+  SGI, QOI, TGA, the largest image of an ICO/CUR, DDS, JPEG 2000) is
+  re-encoded as lossless PNG with TensorFlow's encoder: 8-bit, or 16-bit for
+  16-bit sources (grayscale, and RGB Netpbm files with a maxval over 255,
+  which Pillow would reduce to 8 bits and `_netpbm_rgb16` reads instead).
+  Pixels keep their channels: grayscale 1, grayscale+alpha 2, RGB 3, RGBA 4;
+  palette images become RGB, or RGBA when they have transparency; CMYK
+  becomes RGB. Only the first frame of a GIF or TIFF is ever decoded.
 * An EXIF orientation other than 1 is applied (`exif_transpose`, the default,
   like Hugging Face's imagefolder), and images larger than `max_size` are
   downscaled; both store a PNG.
@@ -41,6 +44,7 @@ truncated files would be accepted.
 
 import dataclasses
 import io
+import re
 import warnings
 import zlib
 from typing import Optional, Tuple
@@ -53,21 +57,10 @@ import simplejpeg
 from image_example_gen import codecs
 from image_example_gen import limits as limits_lib
 from image_example_gen import rejects
+from image_example_gen.image_folder import formats
 
-JPEG = 'jpeg'
-PNG = 'png'
-
-# Bytes of a file's start that `sniff_format` needs.
-SNIFF_LENGTH = 18
-
-_PIL_FORMATS = {
-    JPEG: 'JPEG', PNG: 'PNG', 'bmp': 'BMP', 'gif': 'GIF', 'webp': 'WEBP',
-    'tiff': 'TIFF',
-}
-_PNG_SIGNATURE = b'\x89PNG\r\n\x1a\n'
-_TIFF_SIGNATURES = (b'II*\x00', b'MM\x00*', b'II+\x00', b'MM\x00+')
-# Sizes of the BMP info headers (Windows and OS/2 versions).
-_BMP_HEADER_SIZES = (12, 16, 40, 52, 56, 64, 108, 124)
+# A number of a Netpbm header, after whitespace and comments.
+_NETPBM_FIELD_RE = re.compile(rb'(?:\s|#[^\r\n]*[\r\n])*(\d+)')
 
 # libjpeg-turbo's DCT scaling for validation: 1/8 of each side.
 _VALIDATION_SCALE = 8
@@ -132,33 +125,6 @@ class EncodedImage:
   channels: int
 
 
-def sniff_format(head: bytes) -> Optional[str]:
-  """The image format from a file's first bytes, or None if unknown.
-
-  Args:
-    head: the file's first `SNIFF_LENGTH` bytes (more are ignored, fewer may
-      miss a format).
-
-  Returns:
-    'jpeg', 'png', 'bmp', 'gif', 'webp', 'tiff' or None.
-  """
-  if head.startswith(b'\xff\xd8\xff'):
-    return JPEG
-  if head.startswith(_PNG_SIGNATURE):
-    return PNG
-  if head.startswith((b'GIF87a', b'GIF89a')):
-    return 'gif'
-  if head.startswith(b'RIFF') and head[8:12] == b'WEBP':
-    return 'webp'
-  if head.startswith(_TIFF_SIGNATURES):
-    return 'tiff'
-  if head.startswith(b'BM') and (
-      len(head) < SNIFF_LENGTH or
-      int.from_bytes(head[14:18], 'little') in _BMP_HEADER_SIZES):
-    return 'bmp'
-  return None
-
-
 def convert(data: bytes, exif_transpose: bool = True,
             max_size: Optional[int] = None,
             limits: limits_lib.SizeLimits = limits_lib.SizeLimits()
@@ -189,27 +155,31 @@ def convert(data: bytes, exif_transpose: bool = True,
     raise ValueError(f'max_size must be a positive integer, got {max_size!r}.')
   if not data:
     raise rejects.RejectError(rejects.EMPTY_FILE, 'the file has 0 bytes')
-  image_format = sniff_format(data[:SNIFF_LENGTH])
+  image_format = formats.sniff_format(data[:formats.SNIFF_LENGTH])
   if image_format is None:
     raise rejects.RejectError(
         rejects.NOT_AN_IMAGE, 'the first bytes match no supported image format')
-  png_channels = _check_png(data) if image_format == PNG else None
+  png_channels = _check_png(data) if image_format == formats.PNG else None
   image = _open(data, image_format, limits)
   width, height = image.size
-  if image_format == JPEG:  # Its EXIF is in the header; other formats load.
+  if image_format == formats.NETPBM:
+    rgb16 = _netpbm_rgb16(data)
+    if rgb16 is not None:
+      return _encode_rgb16(rgb16, max_size)
+  if image_format == formats.JPEG:  # EXIF is in its header; others load.
     orientation = _orientation(image, exif_transpose)
     components = (_jpeg_components_for_tf(data)
                   if _unchanged(image, orientation, max_size) else 0)
     if components and _scaled_decode_succeeds(data, components):
-      return EncodedImage(data, JPEG, height, width, components)
+      return EncodedImage(data, formats.JPEG, height, width, components)
   image = _load(image, data, image_format, exif_transpose)
   orientation = _orientation(image, exif_transpose)
   if _unchanged(image, orientation, max_size):
-    if image_format == PNG:
+    if image_format == formats.PNG:
       _check_png_size(width, height)
-      return EncodedImage(data, PNG, height, width, png_channels)
-    if image_format == JPEG and components:
-      return EncodedImage(data, JPEG, height, width, components)
+      return EncodedImage(data, formats.PNG, height, width, png_channels)
+    if image_format == formats.JPEG and components:
+      return EncodedImage(data, formats.JPEG, height, width, components)
   return _reencode(image, orientation, max_size)
 
 
@@ -226,7 +196,7 @@ def _open(data: bytes, image_format: str,
     with warnings.catch_warnings():
       warnings.simplefilter('ignore', Image.DecompressionBombWarning)
       image = Image.open(io.BytesIO(data),
-                         formats=(_PIL_FORMATS[image_format],))
+                         formats=formats.PIL_FORMATS[image_format])
   except Image.DecompressionBombError as e:
     size = _declared_size(data, image_format)
     if size:
@@ -289,7 +259,7 @@ def _rejection(data: bytes, image_format: str,
     return rejects.RejectError(
         rejects.INVALID_IMAGE,
         f'the {image_format} header declares {size[0]}x{size[1]} pixels')
-  precision = _jpeg_precision(data) if image_format == JPEG else 8
+  precision = _jpeg_precision(data) if image_format == formats.JPEG else 8
   if precision != 8:
     detail = f'{precision}-bit JPEG: only 8-bit JPEG is supported'
   elif isinstance(error, Image.UnidentifiedImageError):
@@ -321,7 +291,7 @@ def _reencode(image: Image.Image, orientation: int,
   _check_png_size(*image.size)
   pixels = np.asarray(image)
   channels = 1 if pixels.ndim == 2 else pixels.shape[2]
-  return EncodedImage(codecs.encode_png(pixels), PNG, pixels.shape[0],
+  return EncodedImage(codecs.encode_png(pixels), formats.PNG, pixels.shape[0],
                       pixels.shape[1], channels)
 
 
@@ -344,6 +314,60 @@ def _to_png_mode(image: Image.Image) -> Image.Image:
         f'16-bit PNG')
   raise rejects.RejectError(rejects.INVALID_IMAGE,
                       f'Pillow mode {mode} has no lossless PNG form')
+
+
+def _netpbm_rgb16(data: bytes) -> Optional[np.ndarray]:
+  """HxWx3 uint16 pixels of an RGB Netpbm file with a maxval over 255.
+
+  Pillow reduces such files (P3, P6) to 8 bits; they are read here instead,
+  scaled to the 16-bit range as Pillow scales 16-bit graymaps. None for any
+  other Netpbm file, which Pillow reads exactly.
+
+  Raises:
+    rejects.RejectError: `truncated` when samples are missing,
+      `invalid_image` when a sample exceeds the maxval.
+  """
+  magic, pos, fields = data[:2], 2, []
+  if magic not in (b'P3', b'P6'):
+    return None
+  for _ in range(3):
+    match = _NETPBM_FIELD_RE.match(data, pos)
+    if match is None:
+      return None  # Pillow has read the header: this does not happen.
+    fields.append(int(match.group(1)))
+    pos = match.end()
+  width, height, maxval = fields
+  if maxval <= 255:
+    return None
+  count = width * height * 3
+  if magic == b'P6':
+    raw = data[pos + 1:pos + 1 + 2 * count]
+    values = np.frombuffer(raw[:len(raw) // 2 * 2], '>u2')
+  else:
+    values = np.array(data[pos:].split()[:count], dtype=np.int64)
+  if values.size < count:
+    raise rejects.RejectError(
+        rejects.TRUNCATED, f'{values.size} of the {count} samples of a '
+        f'{width}x{height} Netpbm pixmap')
+  if values.max(initial=0) > maxval:
+    raise rejects.RejectError(
+        rejects.INVALID_IMAGE, f'a sample exceeds the maxval {maxval}')
+  scaled = np.round(values.astype(np.float64) * (65535 / maxval))
+  return scaled.astype(np.uint16).reshape(height, width, 3)
+
+
+def _encode_rgb16(pixels: np.ndarray, max_size: Optional[int]) -> EncodedImage:
+  """A 16-bit RGB PNG, downscaled channel by channel beyond `max_size`."""
+  height, width = pixels.shape[:2]
+  if max_size is not None and max(width, height) > max_size:
+    size = _fit((width, height), max_size)
+    pixels = np.stack([
+        np.asarray(Image.fromarray(pixels[..., c].astype(np.int32), 'I')
+                   .resize(size, Image.Resampling.LANCZOS))
+        for c in range(3)], axis=-1).clip(0, 65535).astype(np.uint16)
+  _check_png_size(pixels.shape[1], pixels.shape[0])
+  return EncodedImage(codecs.encode_png(pixels), formats.PNG, pixels.shape[0],
+                      pixels.shape[1], 3)
 
 
 def _fit(size: Tuple[int, int], max_size: int) -> Tuple[int, int]:
@@ -372,7 +396,7 @@ def _check_png(data: bytes) -> int:
     rejects.RejectError: the file ends before IEND, or a chunk is corrupt.
   """
   view = memoryview(data)
-  pos = len(_PNG_SIGNATURE)
+  pos = len(formats.PNG_SIGNATURE)
   color_type = palette_entries = alpha_entries = None
   seen_image_data = False
   while pos + 12 <= len(data):
@@ -466,10 +490,10 @@ def _jpeg_precision(data: bytes) -> int:
 def _declared_size(data: bytes,
                    image_format: str) -> Optional[Tuple[int, int]]:
   """(width, height) from a PNG or JPEG header, if there is one."""
-  if image_format == PNG and data[12:16] == b'IHDR' and len(data) >= 24:
+  if image_format == formats.PNG and data[12:16] == b'IHDR' and len(data) >= 24:
     return (int.from_bytes(data[16:20], 'big'),
             int.from_bytes(data[20:24], 'big'))
-  if image_format == JPEG:
+  if image_format == formats.JPEG:
     frame, _, _ = _jpeg_header(data)
     if frame is not None:
       return (int.from_bytes(data[frame + 7:frame + 9], 'big'),
@@ -479,7 +503,7 @@ def _declared_size(data: bytes,
 
 def _ends_early(data: bytes, image_format: str) -> bool:
   """Whether the file stops before the end its own structure announces."""
-  if image_format == JPEG:
+  if image_format == formats.JPEG:
     _, scan, cut = _jpeg_header(data)
     return cut or (scan is not None and data.rfind(_JPEG_EOI) < scan)
   if image_format == 'gif':

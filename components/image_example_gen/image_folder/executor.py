@@ -1,14 +1,20 @@
-"""ImageFolderExampleGen's executor: one Beam transform from files to Examples."""
+"""ImageFolderExampleGen's executor: one Beam transform from files to Examples.
 
+Labels come, in this order of precedence, from file names (`label_pattern`),
+from the label column of a metadata table, from class folders, or from
+nothing (unlabelled Examples). Tables are found when the run starts: an
+explicit `metadata_file`, else `metadata.csv` / `.jsonl` / `.parquet` at the
+top of `input_base`, else one in each input split's folder
+(`train/metadata.csv`, ...).
+"""
+
+import dataclasses
 import logging
 import os
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
-import apache_beam as beam
 from tfx.components.example_gen import utils as example_gen_utils
 from tfx.proto import example_gen_pb2
-from tfx.types import standard_component_specs
-from tfx.utils import proto_utils
 
 from image_example_gen import component_base
 from image_example_gen import conversion
@@ -19,7 +25,7 @@ from image_example_gen import limits as limits_lib
 from image_example_gen import listing
 from image_example_gen import outputs
 from image_example_gen import storage
-from image_example_gen import table_join
+from image_example_gen import table_params
 from image_example_gen import tables
 from image_example_gen.image_folder import converter as converter_lib
 from image_example_gen.image_folder import layout
@@ -27,50 +33,51 @@ from image_example_gen.image_folder import layout
 CLASS_NAMES_KEY = 'class_names'
 EXIF_TRANSPOSE_KEY = 'exif_transpose'
 MAX_SIZE_KEY = 'max_size'
-METADATA_FILE_KEY = 'metadata_file'
-KEY_COLUMN_KEY = 'key_column'
-KEY_SOURCE_KEY = 'key_source'
-LABEL_COLUMN_KEY = 'label_column'
-LABEL_SEPARATOR_KEY = 'label_separator'
-EXTRA_COLUMNS_KEY = 'extra_columns'
-GROUP_COLUMN_KEY = 'group_column'
+LABEL_PATTERN_KEY = 'label_pattern'
+LABEL_SEPARATOR_KEY = table_params.LABEL_SEPARATOR_KEY
 DETECT_SPLIT_FOLDERS_KEY = 'detect_split_folders'
 MAX_PIXELS_KEY = executor_base.MAX_PIXELS_KEY
 MAX_REJECT_FRACTION_KEY = executor_base.MAX_REJECT_FRACTION_KEY
-KEY_SOURCES = (tables.RELATIVE_PATH, tables.FILE_STEM)
 
 
-def table_spec(exec_properties: Dict[str, Any],
-               path: str) -> tables.TableSpec:
-  """The TableSpec of the component's parameters for the table at `path`."""
-  return tables.TableSpec(
-      path=path,
-      key_column=exec_properties[KEY_COLUMN_KEY],
-      key_source=exec_properties[KEY_SOURCE_KEY],
-      label_column=exec_properties.get(LABEL_COLUMN_KEY) or None,
-      label_separator=exec_properties.get(LABEL_SEPARATOR_KEY) or None,
-      extra_columns=tuple(
-          executor_base.list_property(exec_properties, EXTRA_COLUMNS_KEY)),
-      group_column=exec_properties.get(GROUP_COLUMN_KEY) or None)
+def find_tables(input_base: str, patterns: Sequence[str],
+                exists: Callable[[str], bool] = storage.exists
+               ) -> List[Optional[str]]:
+  """Per input split, the metadata table found by itself, or None.
 
-
-def find_metadata_file(input_base: str,
-                       metadata_file: Optional[str]) -> Optional[str]:
-  """`metadata_file`, else `metadata.csv`/`.jsonl` at the top of input_base.
+  A table at the top of `input_base` serves every split; else each split
+  folder (a pattern's fixed folders, such as `train/`) may hold its own.
 
   Raises:
-    ValueError: `metadata_file` does not exist, or both defaults do.
+    ValueError: a folder holds two default tables; tables are both at the
+      top and in split folders; some split folders have one, others none.
   """
-  if metadata_file:
-    if not storage.exists(metadata_file):
-      raise ValueError(f'metadata_file {metadata_file} does not exist.')
-    return metadata_file
-  found = [os.path.join(input_base, name)
-           for name in tables.DEFAULT_METADATA_FILES
-           if storage.exists(os.path.join(input_base, name))]
+  top = _default_table(input_base, exists)
+  prefixes = [listing.fixed_prefix(pattern) for pattern in patterns]
+  found = [_default_table(os.path.join(input_base, prefix), exists)
+           if prefix else None for prefix in prefixes]
+  if top:
+    if any(found):
+      raise ValueError(f'{input_base} holds {top} at the top and tables in '
+                       f'split folders too: keep one kind, or pass '
+                       'metadata_file.')
+    return [top] * len(patterns)
+  if any(found) and not all(found):
+    lacking = [prefix for prefix, path in zip(prefixes, found) if not path]
+    raise ValueError(
+        f'Split folder(s) {lacking} of {input_base} hold no metadata table '
+        f'(one of {list(tables.DEFAULT_METADATA_FILES)}) while others do: '
+        'give every split folder its table.')
+  return found
+
+
+def _default_table(folder: str, exists: Callable[[str], bool]
+                  ) -> Optional[str]:
+  found = [os.path.join(folder, name) for name in tables.DEFAULT_METADATA_FILES
+           if exists(os.path.join(folder, name))]
   if len(found) > 1:
-    raise ValueError(f'{input_base} holds both {found}: pass metadata_file to '
-                     'say which one holds the labels.')
+    raise ValueError(f'{folder} holds {found}: pass metadata_file to say '
+                     'which one holds the metadata.')
   return found[0] if found else None
 
 
@@ -120,27 +127,62 @@ class Executor(executor_base.ImageExampleGenExecutor):
     self._salt = keys.resolve_salt()
     self._limits = limits_lib.SizeLimits(
         max_pixels=int(exec_properties[MAX_PIXELS_KEY]))
-    self._class_names = executor_base.list_property(exec_properties,
-                                                    CLASS_NAMES_KEY)
-    path = find_metadata_file(self._input_base,
-                              exec_properties.get(METADATA_FILE_KEY))
-    self._table = table_spec(exec_properties, path) if path else None
-    self._excluded: Tuple[str, ...] = ()
-    self._key_prefix = ''
-    if self._table is None:
-      self._vocabulary = self._class_names or _discover_classes(
-          self._input_base, _input_patterns(exec_properties))
-      outputs.write_vocabulary(self._vocabulary, output_uri)
-      return
-    # Fails now, naming the file and its columns.
-    tables.read_columns(self._table, conversion.open_file)
+    self.class_names = executor_base.list_property(
+        exec_properties, CLASS_NAMES_KEY) or None
+    self._label_pattern = exec_properties.get(LABEL_PATTERN_KEY) or None
+    self.labels_from_names = self._label_pattern is not None
+    patterns = executor_base.input_patterns(exec_properties)
+    self.tables = self._tables(exec_properties, patterns)
+    self._table_of = dict(zip(patterns, self.tables))
     self._vocabulary = []
-    rel_path = _below(path, self._input_base)
-    if rel_path is not None:
-      self._excluded = (rel_path,)
-      self._key_prefix = listing.fixed_prefix(rel_path)
-    if self._table.group_column:
+    if any(spec and spec.group_column for spec in self.tables):
       self.group_key = example.GROUP_KEY
+    if self.labels_from_names or any(spec and spec.label_column
+                                     for spec in self.tables):
+      return
+    classes = self.class_names or _discover_classes(self._input_base,
+                                                    patterns)
+    table = next((spec.path for spec in self.tables if spec), None)
+    if table and len(classes) < 2 and not self.class_names:
+      classes = []  # One folder of images beside a table is no class.
+    if classes:
+      self._vocabulary = list(classes)
+      outputs.write_vocabulary(self._vocabulary, output_uri)
+      if table:
+        logging.info('Labels from the class folders of %s; %s adds its '
+                     'columns.', self._input_base, table)
+    else:
+      logging.warning(
+          'No labels: %s has no class folders, and %s. The Examples have no '
+          '`label` feature (labels come from class folders, label_column or '
+          'label_pattern).', self._input_base,
+          f'{table} has no label column' if table else 'no metadata table')
+
+  def _tables(self, exec_properties: Dict[str, Any],
+              patterns: Sequence[str]) -> List[Optional[tables.TableSpec]]:
+    """Per input split, its metadata table, checked (fails naming it)."""
+    metadata_file = exec_properties.get(table_params.METADATA_FILE_KEY)
+    if metadata_file:
+      if not storage.exists(metadata_file):
+        raise ValueError(f'metadata_file {metadata_file} does not exist.')
+      paths = [metadata_file] * len(patterns)
+    else:
+      paths = find_tables(self._input_base, patterns)
+    per_split = len(set(paths)) > 1
+    checked = {}
+    for path, pattern in zip(paths, patterns):
+      if not path or path in checked:
+        continue
+      key_source = exec_properties[table_params.KEY_SOURCE_KEY]
+      folder = (listing.fixed_prefix(pattern) if per_split else
+                self.table_folder(path, key_source))
+      spec = table_params.table_spec(exec_properties, path, folder,
+                                     export_all=True)
+      if self.labels_from_names:
+        spec = dataclasses.replace(spec, label_column=None,
+                                   label_optional=False)
+      checked[path] = tables.check_table(spec, conversion.open_file)
+    return [checked.get(path) for path in paths]
 
   def make_converter(self, exec_properties: Dict[str, Any],
                      split_pattern: str) -> conversion.FileConverter:
@@ -148,37 +190,11 @@ class Executor(executor_base.ImageExampleGenExecutor):
     return converter_lib.ImageFileConverter(
         listing.fixed_prefix(split_pattern), self._vocabulary, self._salt,
         bool(exec_properties[EXIF_TRANSPOSE_KEY]),
-        int(max_size) if max_size else None, self._limits, self._table,
-        self._key_prefix)
-
-  def make_join(self, exec_properties: Dict[str, Any],
-                converters: Sequence[conversion.FileConverter]
-               ) -> Optional[beam.PTransform]:
-    if self._table is None:
-      return None
-    return table_join.JoinTable(  # pylint: disable=no-value-for-parameter
-        self._table, [c.join_key for c in converters], conversion.open_file,
-        self._class_names or None)
-
-  def excluded_paths(self) -> Sequence[str]:
-    return self._excluded
+        int(max_size) if max_size else None, self._limits,
+        self._table_of[split_pattern], self._label_pattern)
 
   def counts_duplicates(self) -> bool:
     return True
-
-
-def _below(path: str, input_base: str) -> Optional[str]:
-  if listing.is_local(path):
-    path = os.path.abspath(path)
-  base = input_base.rstrip('/') + '/'
-  return path[len(base):] if path.startswith(base) else None
-
-
-def _input_patterns(exec_properties: Dict[str, Any]) -> List[str]:
-  input_config = example_gen_pb2.Input()
-  proto_utils.json_to_proto(
-      exec_properties[standard_component_specs.INPUT_CONFIG_KEY], input_config)
-  return [split.pattern for split in input_config.splits]
 
 
 def _discover_classes(input_base: str, patterns: List[str]) -> List[str]:
@@ -188,7 +204,4 @@ def _discover_classes(input_base: str, patterns: List[str]) -> List[str]:
     folder = os.path.join(input_base, listing.fixed_prefix(pattern))
     names.update(name for name in listing.list_folders(folder)
                  if not name.startswith('.'))
-  if not names:
-    raise ValueError(f'No class folders found in {input_base} for patterns '
-                     f'{patterns}.')
-  return layout.class_vocabulary(names)
+  return layout.class_vocabulary(names) if names else []

@@ -4,15 +4,20 @@ Pure functions on paths relative to `input_base`, with '/' separators:
 
     input_base/<class>/.../<file>             class-per-folder
     input_base/<split>/<class>/.../<file>     with input split folders
+    input_base/<file>, input_base/<split>/<file>   no class folders: unlabelled
 
 The class of a file is its top-level folder (below the split folder, if any),
-so images may sit in sub-folders of their class folder. Labels are indices into
-the sorted class vocabulary.
+so images may sit in sub-folders of their class folder; or, with
+`label_pattern`, the group of a regular expression searched in its path
+(`name_label`). Labels are indices into the sorted class vocabulary.
 """
 
 import collections
+import re
 import types
 from typing import Iterable, List, Mapping, Optional
+
+from image_example_gen import rejects
 
 # Top-level folder name (lower-cased) -> output split name. `val` and
 # `validation` become `eval`, the split that TFX's Trainer and Evaluator read
@@ -61,6 +66,29 @@ def class_of(rel_path: str, has_split_folders: bool) -> Optional[str]:
   if len(parts) < depth + 2:
     return None
   return parts[depth]
+
+
+def name_label(rel_path: str, pattern: str) -> str:
+  """The class of a file from its path, by `label_pattern`.
+
+  Args:
+    rel_path: the file's path below its split folder (below `input_base`
+      without split folders).
+    pattern: a regular expression with one group, searched in `rel_path`
+      (`r'^(cat|dog)\\.\\d+\\.jpg$'`, `r'([A-Za-z_]+)_\\d+\\.jpg$'`).
+
+  Raises:
+    rejects.RejectError: `no_label_in_name` when it does not match, or its
+      group is empty.
+  """
+  match = re.search(pattern, rel_path)
+  if match is None or not match.group(1):
+    raise rejects.RejectError(
+        rejects.NO_LABEL_IN_NAME,
+        f'label_pattern {pattern!r} ' +
+        ('does not match the path' if match is None else 'matches an empty '
+         'class'))
+  return match.group(1)
 
 
 def detect_split_folders(

@@ -27,6 +27,9 @@ FRAME_INDEX = 'dicom/frame_index'
 STRIP_SLICES = 8
 # The label of Examples without a `label` feature.
 NO_LABEL = 'none'
+# Text columns of a table shown under a thumbnail, and their length there.
+CAPTION_TEXT_COLUMNS = 2
+CAPTION_TEXT_LENGTH = 26
 # Splits in this order first, any others after them alphabetically.
 _SPLIT_ORDER = ('train', 'eval', 'val', 'validation', 'test')
 
@@ -158,13 +161,27 @@ def example_label(example: tf.train.Example) -> str:
   return str(_first(example, example_lib.LABEL, NO_LABEL))
 
 
-def caption(example: tf.train.Example,
-            label_names: Dict[str, str]) -> Tuple[str, ...]:
-  """Lines under a thumbnail: label, key metadata, a key prefix.
+def text_columns(summary: Optional[dict]) -> List[str]:
+  """The table's text columns (single bytes values), from the summary."""
+  types = ((summary or {}).get('metadata') or {}).get(
+      'metadata_column_types', {})
+  return sorted(column for column, kind in types.items() if kind == 'bytes')
+
+
+def shorten(text: str, length: int = CAPTION_TEXT_LENGTH) -> str:
+  """`text` on one line, cut to `length` characters with an ellipsis."""
+  text = ' '.join(text.split())
+  return text if len(text) <= length else text[:length - 1] + '\u2026'
+
+
+def caption(example: tf.train.Example, label_names: Dict[str, str],
+            texts: Sequence[str] = ()) -> Tuple[str, ...]:
+  """Lines under a thumbnail: label, key metadata, text columns, key prefix.
 
   DICOM: modality and photometric interpretation of the source, bits stored
   and the PNG's bit depth, the first window (center/width). Other sources:
-  format and size.
+  format and size. Then the first `CAPTION_TEXT_COLUMNS` of the table's text
+  columns `texts` (captions), shortened.
   """
   label = example_label(example)
   name = _first(example, example_lib.LABEL_NAME) or label_names.get(label)
@@ -195,6 +212,10 @@ def caption(example: tf.train.Example,
     spacing = ' x '.join(_number(round(v, 3)) for v in _values(
         example, example_lib.VOLUME_SPACING))
     lines.append(f'{depth} slices, {spacing} mm')
+  for column in texts[:CAPTION_TEXT_COLUMNS]:
+    value = _first(example, column)
+    if value is not None:
+      lines.append(f'{column}: {shorten(value)}')
   lines.append(f'key {_key(example)[:8] or "?"}')
   return tuple(lines)
 
@@ -240,10 +261,11 @@ class _SplitReader:
   """Counts one split's Examples and keeps the k smallest keys per label."""
 
   def __init__(self, split: str, per_label: int,
-               label_names: Dict[str, str]):
+               label_names: Dict[str, str], texts: Sequence[str]):
     self._split = split
     self._per_label = per_label
     self._label_names = label_names
+    self._texts = texts
     self.examples = 0
     self.patients = set()
     self.labels = collections.Counter()
@@ -275,7 +297,8 @@ class _SplitReader:
     return {
         label: [Sample(split=self._split, label=label, key=key,
                        encoded=_first_bytes(example),
-                       caption=caption(example, self._label_names),
+                       caption=caption(example, self._label_names,
+                                       self._texts),
                        slices=strip_slices(example))
                 for (key, _), example in self.kept[label]]
         for label in sorted(self.kept, key=label_sort_key)}
@@ -314,10 +337,12 @@ def read_artifact(uri: str, per_label: int = 4,
     raise FileNotFoundError(
         f'No {SPLIT_PREFIX}* folder under {uri}: not an Examples artifact.')
   label_names = read_label_names(uri)
+  summary = read_summary(uri)
+  texts = text_columns(summary)
   readers = {}
   is_dicom = False
   for split in names:
-    reader = _SplitReader(split, per_label, label_names)
+    reader = _SplitReader(split, per_label, label_names, texts)
     for example in iter_examples(uri, split):
       reader.add(example)
       is_dicom = is_dicom or _is_dicom(example)
@@ -330,5 +355,5 @@ def read_artifact(uri: str, per_label: int = 4,
       samples={split: reader.samples() for split, reader in readers.items()},
       label_names=label_names,
       rejects=rejects,
-      summary=read_summary(uri),
+      summary=summary,
       is_dicom=is_dicom)

@@ -27,7 +27,9 @@ Thumbnails = Dict[str, Dict[str, List[np.ndarray]]]
 _DPI = 100
 _CELL_WIDTH_IN = 1.2
 _IMAGE_HEIGHT_IN = 1.0
-_CAPTION_HEIGHT_IN = 0.62
+# A caption's height per line; captions have 4 lines or more.
+_CAPTION_LINE_IN = 0.155
+_MIN_CAPTION_LINES = 4
 _TITLE_HEIGHT_IN = 0.4
 _CAPTION_FONT_SIZE = 5.5
 _MAX_CHART_WIDTH_IN = 16
@@ -178,10 +180,15 @@ def contact_sheet(data: data_lib.ArtifactData, thumbs: Thumbnails,
                    [labels[i:i + columns]
                     for i in range(0, len(labels), columns)],
                    max([len(s) for s in by_label.values()] or [0])))
+  caption_height = _CAPTION_LINE_IN * max(
+      [_MIN_CAPTION_LINES] + [len(sample.caption)
+                              for by_label in data.samples.values()
+                              for samples in by_label.values()
+                              for sample in samples])
   heights = []
   for _, label_rows, per_label in blocks:
     heights.append(_TITLE_HEIGHT_IN)
-    heights.extend([_IMAGE_HEIGHT_IN + _CAPTION_HEIGHT_IN] *
+    heights.extend([_IMAGE_HEIGHT_IN + caption_height] *
                    (len(label_rows) * per_label))
   width = max([len(rows[0]) for _, rows, _ in blocks if rows] or [1])
   # Volumes' strips are wider than high: their cells are as wide as needed.
@@ -205,7 +212,8 @@ def contact_sheet(data: data_lib.ArtifactData, thumbs: Thumbnails,
       for column, label in enumerate(labels):
         for k, (sample, thumb) in enumerate(zip(data.samples[split][label],
                                                 thumbs[split][label])):
-          _draw_cell(fig.add_subplot(grid[row + k, column]), sample, thumb)
+          _draw_cell(fig.add_subplot(grid[row + k, column]), sample, thumb,
+                     caption_height)
       row += per_label
   return _figure_png(fig)
 
@@ -219,7 +227,8 @@ def _split_title(split: str, counts: data_lib.SplitCounts,
   return f'{split}: ' + ', '.join(parts)
 
 
-def _draw_cell(ax, sample: data_lib.Sample, thumb: np.ndarray) -> None:
+def _draw_cell(ax, sample: data_lib.Sample, thumb: np.ndarray,
+               caption_height: float) -> None:
   """One thumbnail with its caption below, in a box of the cell's height."""
   ax.axis('off')
   # An image in a square box; a volume's strip in a box as high as it.
@@ -230,7 +239,7 @@ def _draw_cell(ax, sample: data_lib.Sample, thumb: np.ndarray) -> None:
             extent=(0, thumb.shape[1], thumb.shape[0], 0))
   ax.set_xlim(-(width - thumb.shape[1]) / 2, thumb.shape[1] +
               (width - thumb.shape[1]) / 2)
-  caption_box = box * _CAPTION_HEIGHT_IN / _IMAGE_HEIGHT_IN
+  caption_box = box * caption_height / _IMAGE_HEIGHT_IN
   ax.set_ylim(box + caption_box, 0)
   ax.text(thumb.shape[1] / 2, box + caption_box * 0.05,
           '\n'.join(sample.caption), ha='center', va='top',
@@ -273,6 +282,48 @@ def _summary_html(summary: Optional[dict]) -> List[str]:
           f'{summary.get("converted_files", "?")} converted into '
           f'{summary.get("examples", "?")} Examples, '
           f'{summary.get("rejected_files", "?")} rejected.</p>']
+
+
+def _table_html(summary: Optional[dict]) -> List[str]:
+  """The metadata table: the join's counts, and each column's fate."""
+  metadata = (summary or {}).get('metadata')
+  if not metadata:
+    return ['<p class="note">No metadata table was joined.</p>']
+  parts = [
+      f'<p>{metadata.get("metadata_rows", "?")} rows: '
+      f'{metadata.get("metadata_rows_matched", "?")} matched a file, '
+      f'{metadata.get("metadata_rows_without_file", "?")} named no file, '
+      f'{metadata.get("metadata_rows_without_key", "?")} had no key, '
+      f'{metadata.get("metadata_duplicate_keys", "?")} keys were on several '
+      f'rows, {metadata.get("metadata_bad_rows", "?")} rows did not parse.'
+      '</p>']
+  first_keys = metadata.get('metadata_rows_without_file_first_keys')
+  if first_keys:
+    parts.append('<p class="note">First keys naming no file: ' + ', '.join(
+        f'<code>{_e(key)}</code>' for key in first_keys) + '</p>')
+  types = metadata.get('metadata_column_types', {})
+  missing = metadata.get('metadata_missing_values', {})
+  made_text = metadata.get('metadata_numbers_made_text', {})
+  left_out = metadata.get('metadata_columns_left_out', {})
+  parts.append('<table class="columns"><tr><th>column</th><th>type</th>'
+               '<th>missing</th><th>note</th></tr>')
+  for column in sorted(set(types) | set(left_out)):
+    note = ''
+    if column in made_text:
+      found = made_text[column]
+      note = (f'text because of {found["value"]!r} on line {found["line"]} '
+              f'of {found["file"]} ({found["text_values"]} text values, '
+              f'{found["number_values"]} numbers)')
+    elif column in left_out:
+      note = f'not exported: it {left_out[column]}'
+    parts.append(
+        f'<tr data-column="{_e(column)}"><td class="text"><code>'
+        f'{_e(column)}</code></td><td class="text">'
+        f'{_e(types.get(column, "-"))}</td>'
+        f'<td data-count="missing">{_e(missing.get(column, "-"))}</td>'
+        f'<td class="text">{_e(note)}</td></tr>')
+  parts.append('</table>')
+  return parts
 
 
 def _samples_html(data: data_lib.ArtifactData, thumbs: Thumbnails,
@@ -376,6 +427,7 @@ def report_html(data: data_lib.ArtifactData, thumbs: Thumbnails,
       f'<p>Artifact: <code>{_e(data.uri)}</code></p>',
       *_summary_html(data.summary),
       '<h2>Counts</h2>', *_counts_html(data),
+      '<h2>Metadata table</h2>', *_table_html(data.summary),
       f'<img src="{_data_uri(chart_png)}" alt="counts per split and label">',
       '<h2>Samples</h2>',
       f'<p class="note">Up to {per_label} Examples per label and split: those '

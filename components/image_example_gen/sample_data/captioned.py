@@ -19,14 +19,17 @@ CAPTIONED_IMAGES_FOLDER = 'images'
 # Class name of each digit, as metadata.jsonl's `label` column says it.
 DIGIT_NAMES = ('zero', 'one', 'two', 'three', 'four', 'five', 'six', 'seven',
                'eight', 'nine')
-# What a description says of digit d: its parity and whether it exceeds four,
-# each in one of a few phrasings. Together they narrow the ten digits down to
-# two or three, which is where a noisy image is ambiguous (1/7, 3/8, 4/9).
+# What a description says of digit d: its parity, whether it exceeds four
+# and whether three divides it, each in one of a few phrasings. Together they
+# name 0, 1, 3, 6, 8 and 9 and leave two pairs (2/4, 5/7) to the image; the
+# noisy image alone confuses other digits (1/7, 3/8, 4/9).
 _PARITY_PHRASES = (('an even number', 'even', 'a multiple of two'),
                    ('an odd number', 'odd'))
 _MAGNITUDE_PHRASES = (('less than five', 'at most four', 'a small digit'),
                       ('greater than four', 'more than four',
                        'a large digit'))
+_THREE_PHRASES = (('not a multiple of three', 'not divisible by three'),
+                  ('a multiple of three', 'divisible by three'))
 # Neutral words: drawn independently of the digit.
 _OPENERS = ('A', 'One', 'This is a', 'Here is a')
 _ADJECTIVES = ('scanned', 'handwritten', 'faded', 'smudged', 'pencil',
@@ -76,17 +79,18 @@ class CaptionedSample:
 def describe_digit(index: int, digit: int, seed: int = 0) -> str:
   """The description of image `index`, of digit `digit`.
 
-  Says, in random order and phrasing, whether the digit is even and whether
-  it is greater than four, among neutral words; e.g. 'A smudged numeral, a
-  large digit and odd.'
+  Says, in random order and phrasing, whether the digit is even, whether it
+  is greater than four and whether three divides it, among neutral words;
+  e.g. 'A smudged numeral, a large digit, divisible by three and odd.'
   """
   rng = np.random.default_rng([seed, 5, index])
   pick = lambda options: options[rng.integers(len(options))]
   facts = [pick(_PARITY_PHRASES[digit % 2]),
-           pick(_MAGNITUDE_PHRASES[int(digit > 4)])]
-  first, second = rng.permutation(facts)
-  return (f'{pick(_OPENERS)} {pick(_ADJECTIVES)} {pick(_NOUNS)}, {first} '
-          f'and {second}.')
+           pick(_MAGNITUDE_PHRASES[int(digit > 4)]),
+           pick(_THREE_PHRASES[int(digit % 3 == 0)])]
+  first, second, third = rng.permutation(facts)
+  return (f'{pick(_OPENERS)} {pick(_ADJECTIVES)} {pick(_NOUNS)}, {first}, '
+          f'{second} and {third}.')
 
 
 def render_noisy_digit(index: int, size: int = 32,
@@ -128,7 +132,8 @@ def make_captioned_images(out_dir: common.PathLike,
   for i in range(n_images):
     intensity, digit = render_noisy_digit(i, size, seed)
     file_name = f'{CAPTIONED_IMAGES_FOLDER}/{i:05d}.png'
-    common.write(root, file_name, image_folder.encode_image(intensity, _CAPTIONED_VARIANT))
+    common.write(root, file_name,
+                 image_folder.encode_image(intensity, _CAPTIONED_VARIANT))
     rows.append((file_name, DIGIT_NAMES[digit], describe_digit(i, digit, seed),
                  i))
   metadata_path = root / METADATA_FILE
