@@ -16,7 +16,6 @@ from image_example_gen import limits
 from image_example_gen import table_keys
 from image_example_gen import table_params
 from image_example_gen.dicom import burned_in
-from image_example_gen.dicom import converter
 from image_example_gen.dicom import executor
 from image_example_gen.dicom import geometry
 from image_example_gen.dicom import metadata
