@@ -24,23 +24,30 @@ Usage (from the repository root):
     .venv/bin/python benchmarks/dicom.py [--n 128] [--repeats 1]
         [--resize-n 64] [--only-resize] [--scale-check] [--workdir DIR]
     .venv/bin/python benchmarks/dicom.py --decoders
+    .venv/bin/python benchmarks/dicom.py --steps [--n 16]
 
 `--scale-check` also runs 10N files once in each of `--scale-modes` to
 compare peak memory at N and 10N. `--decoders` times every installed pydicom
 decoding plugin on one mammogram per transfer syntax (JPEG 2000, JPEG-LS and
 RLE lossless), compares the fastest with the component's preferred plugin,
 and times the component's PNG encoder against TensorFlow's and Pillow's on
-the frame as the component renders it.
+the frame as the component renders it. `--steps` gives the CPU per image
+of each step of the conversion (read, header, pixel-data check, decode,
+display steps, resize, PNG, Example, write) at full size, 1024 and 512, on
+JPEG 2000 and JPEG Lossless mammograms.
 """
 
 import argparse
 import csv
+import dataclasses
+import gzip
 import io
 import json
 import os
 import pathlib
 import sys
 import tempfile
+import time
 from typing import Any, Callable, Dict, List, Sequence
 
 import _common  # First: quiets TensorFlow before it loads.
@@ -58,9 +65,16 @@ from pydicom.pixels import processing
 import tensorflow as tf
 
 from image_example_gen import codecs
+from image_example_gen import example as example_lib
+from image_example_gen import limits
+from image_example_gen import listing
+from image_example_gen import records
 from image_example_gen import DicomExampleGen
+from image_example_gen.dicom import converter as converter_lib
 from image_example_gen.dicom import decoders
 from image_example_gen.dicom import display
+from image_example_gen.dicom import integrity
+from image_example_gen.dicom import metadata
 
 ROWS, COLUMNS = 2048, 1664
 BITS_STORED = 12
@@ -478,6 +492,78 @@ def _decoders(repeats: int) -> None:
   print(f'end: {_common.load_average()}')
 
 
+def _step_times(path: str, options: display.PixelOptions,
+                converter: converter_lib.DicomFileConverter
+               ) -> Dict[str, float]:
+  """Seconds of each step of converting one file, as the component does it."""
+  times = {}
+
+  def timed(step: str, fn: Callable[[], Any]) -> Any:
+    start = time.process_time()
+    result = fn()
+    times[step] = time.process_time() - start
+    return result
+
+  data = timed('read', lambda: open(path, 'rb').read())
+  f = io.BytesIO(data)
+  ds = timed('header', lambda: pydicom.dcmread(f, stop_before_pixels=True))
+  offset = f.tell()
+  timed('pixel-data check', lambda: integrity.check_pixel_data(f, ds, offset))
+  syntax = ds.file_meta.TransferSyntaxUID
+  if options.resize and syntax in decoders._REDUCIBLE_SYNTAXES:  # pylint: disable=protected-access
+    stored_frames = decoders._iter_reduced(f, ds, [0], options.resize)  # pylint: disable=protected-access
+  elif syntax in decoders._DICOMSDL_SYNTAXES:  # pylint: disable=protected-access
+    stored_frames = decoders._iter_dicomsdl(f, [0])  # pylint: disable=protected-access
+  else:
+    stored_frames = decoders._iter_stored(f, syntax, None, [0])  # pylint: disable=protected-access
+  stored = timed('decode', lambda: next(stored_frames))
+  pixels, bit_depth = timed('display (steps 2-6)', lambda: display.render(
+      stored, ds, dataclasses.replace(options, resize=None))
+      if stored.shape == (ds.Rows, ds.Columns) else display.render(
+          stored, ds, options))
+  if options.resize and pixels.shape[0] != options.resize:
+    pixels = timed('resize', lambda: display.resize_square(pixels,
+                                                           options.resize))
+  encoded = timed('PNG', lambda: codecs.encode_png(pixels))
+  serialized = timed('Example', lambda: example_lib.make_example(
+      dict(example_lib.image_features(encoded, 'png', *pixels.shape[:2], 1,
+                                      'key'), **{'image/bit_depth': bit_depth})
+  ).SerializeToString(deterministic=True))
+  writer = gzip.GzipFile(fileobj=io.BytesIO(), mode='wb',
+                         compresslevel=records.GZIP_LEVEL)
+  timed('write', lambda: writer.write(records.frame(serialized)))
+  item = listing.ListedFile(path, pathlib.Path(path).name, len(data), 0.0)
+  timed('converter total', lambda: converter.convert(item, None))
+  return times
+
+
+def _steps(workdir: pathlib.Path, n: int) -> None:
+  """CPU per image of each step, per transfer syntax and output size."""
+  print(f'CPU ms per image of each step (median of {n} mammograms, one '
+        f'process, {ROWS}x{COLUMNS} {BITS_STORED}-bit); "converter total" '
+        'is DicomFileConverter.convert doing all of them')
+  print(f'start: {_common.load_average()}')
+  for transfer_syntax in RESIZE_TARGETS:
+    folder = workdir / f'steps_{transfer_syntax}'
+    paths = make_dicom_tree(folder / 'dicom', folder / 'train.csv', n,
+                            transfer_syntax=transfer_syntax)
+    for resize in (None, 1024, 512):
+      options = display.PixelOptions(resize=resize,
+                                     bit_depth=8 if resize else None)
+      converter = converter_lib.DicomFileConverter(
+          None, metadata.resolve_attributes(()), options, 'all',
+          limits.SizeLimits(), 'salt')
+      _step_times(paths[0], options, converter)  # Warm caches and imports.
+      runs = [_step_times(path, options, converter) for path in paths]
+      steps = {step: np.median([run[step] for run in runs]) * 1000
+               for step in runs[0]}
+      parts = sum(v for step, v in steps.items() if step != 'converter total')
+      print(f'{transfer_syntax.name[:22]:<22} resize={str(resize):<5} ' +
+            '  '.join(f'{step} {ms:.1f}' for step, ms in steps.items()) +
+            f'  (sum of steps {parts:.1f})')
+  print(f'end: {_common.load_average()}')
+
+
 def main(argv: List[str]) -> None:
   parser = _common.argument_parser(__doc__.split('\n')[0], 'DICOM files',
                                    n=128, small_n=4, repeats=1,
@@ -489,11 +575,18 @@ def main(argv: List[str]) -> None:
                       'comparison (0: skip it)')
   parser.add_argument('--only-resize', action='store_true',
                       help='run the resize comparison only')
+  parser.add_argument('--steps', action='store_true',
+                      help='CPU per image of each step (read, header, pixel '
+                      'data check, decode, display, resize, PNG, Example, '
+                      'write) at full size, 1024 and 512, per transfer syntax')
   args = parser.parse_args(argv)
   if args.child:
     _common.child_main(json.loads(args.child), _make_component)
   elif args.decoders:
     _decoders(max(args.repeats, 3))
+  elif args.steps:
+    with tempfile.TemporaryDirectory(dir=args.workdir) as tmp:
+      _steps(pathlib.Path(tmp), min(args.n, 16))
   else:
     with tempfile.TemporaryDirectory(dir=args.workdir) as tmp:
       _run(args, pathlib.Path(tmp))
