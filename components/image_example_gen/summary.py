@@ -1,8 +1,9 @@
 """Counts of an ingestion run, kept per bundle and merged: memory independent of N.
 
 Each conversion bundle fills one `IngestStats` (files, Examples and labels per
-split, rejects by reason, repaired files) and emits it once; Beam merges the
-partial stats into the run's summary. Distinct images and patients (or
+split, rejects and skips by reason with their first paths, repaired and
+re-encoded files) and emits it once; Beam merges the partial stats into the
+run's summary. Distinct images and patients (or
 groups) per split are counted with a `DistinctSketch` (the k smallest hashes,
 "KMV"): exact up to `SKETCH_SIZE` distinct values, an estimate with about
 1/sqrt(SKETCH_SIZE) relative error beyond, in constant memory.
@@ -12,7 +13,7 @@ import collections
 import dataclasses
 import hashlib
 import heapq
-from typing import Any, Dict, Iterable, List, Set, Tuple
+from typing import Any, Dict, Iterable, List, Sequence, Set, Tuple
 
 from image_example_gen import rejects as rejects_lib
 
@@ -76,24 +77,46 @@ class SplitStats:
             'labels': {str(k): v for k, v in sorted(self.labels.items())}}
 
 
+def first_paths(paths: Iterable[str],
+                limit: int = rejects_lib.FIRST_PATHS) -> List[str]:
+  """The `limit` first distinct paths in sort order (mergeable)."""
+  return heapq.nsmallest(limit, set(paths))
+
+
 @dataclasses.dataclass
 class IngestStats:
-  """What a bundle (or, merged, the run) did with its input files."""
+  """What a bundle (or, merged, the run) did with its files.
+
+  Attributes:
+    converted_files: files that became Examples.
+    bytes_read: their bytes.
+    rejects: reject reason -> files.
+    skips: skip reason -> files.
+    first_paths: reject or skip reason -> its first paths in sort order.
+    repaired: repair reason -> files decoded after a repair.
+    reencoded_files: files stored as a re-encoded PNG, not their own bytes.
+    splits: split name -> its counts.
+  """
   converted_files: int = 0
   bytes_read: int = 0
   rejects: collections.Counter = dataclasses.field(
       default_factory=collections.Counter)
+  skips: collections.Counter = dataclasses.field(
+      default_factory=collections.Counter)
+  first_paths: Dict[str, List[str]] = dataclasses.field(default_factory=dict)
   repaired: collections.Counter = dataclasses.field(
       default_factory=collections.Counter)
+  reencoded_files: int = 0
   splits: Dict[str, SplitStats] = dataclasses.field(default_factory=dict)
 
   def add_file(self, split: str, size: int, image_key: bytes,
                patient_key: bytes, labels: Iterable[int], num_examples: int,
-               repaired: str) -> None:
+               repaired: str, reencoded: bool = False) -> None:
     """Counts one converted file whose Examples went to `split`."""
     stats = self.split(split)
     self.converted_files += 1
     self.bytes_read += size
+    self.reencoded_files += int(reencoded)
     stats.files += 1
     stats.examples += num_examples
     stats.images.add(image_key)
@@ -103,8 +126,18 @@ class IngestStats:
     if repaired:
       self.repaired[repaired] += 1
 
-  def add_reject(self, reason: str) -> None:
+  def add_reject(self, reason: str, path: str) -> None:
     self.rejects[reason] += 1
+    self._add_path(reason, path)
+
+  def add_skip(self, reason: str, path: str) -> None:
+    self.skips[reason] += 1
+    self._add_path(reason, path)
+
+  def _add_path(self, reason: str, path: str) -> None:
+    kept = self.first_paths.setdefault(reason, [])
+    if len(kept) < rejects_lib.FIRST_PATHS or path < kept[-1]:
+      self.first_paths[reason] = first_paths(kept + [path])
 
   def split(self, name: str) -> SplitStats:
     if name not in self.splits:
@@ -115,7 +148,12 @@ class IngestStats:
     self.converted_files += other.converted_files
     self.bytes_read += other.bytes_read
     self.rejects.update(other.rejects)
+    self.skips.update(other.skips)
+    for reason, paths in other.first_paths.items():
+      self.first_paths[reason] = first_paths(
+          self.first_paths.get(reason, []) + list(paths))
     self.repaired.update(other.repaired)
+    self.reencoded_files += other.reencoded_files
     for name, split in other.splits.items():
       self.split(name).merge(split)
 
@@ -125,21 +163,70 @@ class IngestStats:
             for reason, n in self.rejects.items()}
 
   def to_json(self, split_names: Iterable[str]) -> Dict[str, Any]:
-    """The summary: files, Examples, per split counts, rejects by reason."""
+    """The summary: files, Examples, per split counts, rejects and skips.
+
+    `input_files` = converted + rejected: skipped files are not inputs.
+    """
     num_rejects = sum(self.rejects.values())
     splits = {name: self.split(name).to_json() for name in split_names}
     return {
         'input_files': self.converted_files + num_rejects,
         'converted_files': self.converted_files,
         'rejected_files': num_rejects,
+        'skipped_files': sum(self.skips.values()),
         'examples': sum(s['examples'] for s in splits.values()),
         'bytes_read': self.bytes_read,
         'splits': splits,
         'rejects': {f'{stage}/{reason}': n for (stage, reason), n in
                     sorted(self.reject_counts().items())},
+        'skips': dict(sorted(self.skips.items())),
+        'first_paths': dict(sorted(self.first_paths.items())),
         'repaired_files': {'count': sum(self.repaired.values()),
                            'reasons': dict(sorted(self.repaired.items()))},
+        'reencoded_files': self.reencoded_files,
     }
+
+
+def reasons(counts: Dict[str, int]) -> Dict[str, int]:
+  """'stage/reason' keys of the summary's `rejects` -> reason keys."""
+  return {key.split('/', 1)[-1]: n for key, n in counts.items()}
+
+
+def class_counts(summary: Dict[str, Any]) -> Dict[str, int]:
+  """Label value -> Examples over every split of a summary."""
+  total: collections.Counter = collections.Counter()
+  for split in summary['splits'].values():
+    total.update(split['labels'])
+  return dict(total)
+
+
+def split_warnings(summary: Dict[str, Any],
+                   class_names: Sequence[str] = ()) -> List[str]:
+  """Splits that hold one class, or lack a class another split has.
+
+  Args:
+    summary: an `ingest_summary.json`.
+    class_names: label i's name, for the messages (labels otherwise).
+  """
+  def name(label: str) -> str:
+    index = int(label) if label.isdigit() else -1
+    return class_names[index] if 0 <= index < len(class_names) else label
+
+  every = set(class_counts(summary))
+  if len(every) < 2:
+    return []
+  found = []
+  for split, counts in summary['splits'].items():
+    labels = {label for label, n in counts['labels'].items() if n}
+    if not counts['examples']:
+      found.append(f'split {split} is empty')
+    elif len(labels) == 1:
+      found.append(f'split {split} holds one class only '
+                   f'({name(next(iter(labels)))})')
+    elif every - labels:
+      missing = sorted(every - labels, key=lambda l: (len(l), l))
+      found.append(f'split {split} has no {", ".join(map(name, missing))}')
+  return found
 
 
 def merge_all(partials: Iterable[IngestStats]) -> IngestStats:

@@ -223,15 +223,12 @@ def test_bad_tables_fail_at_once(tmp_path, executor_runner, text, match):
   (tmp_path / 'in').mkdir()
   (tmp_path / 'in' / 'a.png').write_bytes(_png(0))
   (tmp_path / 'in' / 'metadata.csv').write_text(text)
-  component = ImageFolderExampleGen(input_base=str(tmp_path / 'in'))
-  with pytest.raises(ValueError, match=match):
-    executor_runner(component, tmp_path / 'out')
+  with pytest.raises(ValueError, match=match):  # At construction.
+    ImageFolderExampleGen(input_base=str(tmp_path / 'in'))
 
 
-def test_a_missing_metadata_file_fails_at_once(tmp_path, executor_runner):
+def test_a_missing_metadata_file_fails_at_once(tmp_path):
   (tmp_path / 'in').mkdir()
-  component = ImageFolderExampleGen(
-      input_base=str(tmp_path / 'in'),
-      metadata_file=str(tmp_path / 'nowhere.csv'))
   with pytest.raises(ValueError, match='nowhere.csv does not exist'):
-    executor_runner(component, tmp_path / 'out')
+    ImageFolderExampleGen(input_base=str(tmp_path / 'in'),
+                          metadata_file=str(tmp_path / 'nowhere.csv'))

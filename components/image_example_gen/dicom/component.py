@@ -12,6 +12,7 @@ from image_example_gen import component_base
 from image_example_gen import driver
 from image_example_gen import example
 from image_example_gen import limits
+from image_example_gen import listing
 from image_example_gen import tables
 from image_example_gen.dicom import executor
 from image_example_gen.dicom import metadata
@@ -43,8 +44,9 @@ class DicomExampleGenSpec(component_spec.ComponentSpec):
 class DicomExampleGen(component.FileBasedExampleGen):
   """Reads DICOM files (and a labels CSV) into Examples (docs/design.md).
 
-  Every file under `input_base` becomes Example(s) (one per kept frame) or
-  one reject record (`<examples>/rejects/`). Pixels are rendered as in
+  Every file under `input_base` becomes Example(s) (one per kept frame), one
+  reject record (`<examples>/rejects/`) or, for junk, one skip record
+  (`<examples>/skipped/`). Pixels are rendered as in
   docs/design.md and stored as PNG (16-bit for grayscale with more than 8 bits
   stored). Only allow-listed, non-identifying attributes become `dicom/*`
   features; patient and image ids become keyed hashes under the salt in
@@ -70,6 +72,7 @@ class DicomExampleGen(component.FileBasedExampleGen):
       bit_depth: Optional[int] = None,
       resize: Optional[int] = None,
       multi_frame: str = 'all',
+      ignore_patterns: Sequence[str] = (),
       max_pixels: int = component_base.DEFAULT_MAX_PIXELS,
       max_frames: int = limits.DEFAULT_MAX_FRAMES,
       max_decoded_bytes: int = limits.DEFAULT_MAX_DECODED_BYTES,
@@ -107,6 +110,11 @@ class DicomExampleGen(component.FileBasedExampleGen):
         padded with black (docs/design.md, pixels step 7). Default: stored size.
       multi_frame: frames kept from multi-frame files: 'all' (one Example
         per frame, with `dicom/frame_index`), 'first' or 'middle'.
+      ignore_patterns: globs of files to skip (`ignore_pattern`): without a
+        '/' matched against each file and folder name ('*.xml', 'SR'), with
+        one against the path below `input_base`. Hidden and system files,
+        and documents that are no DICOM (`README.md`, `labels.csv`), are
+        always skipped.
       max_pixels: reject (`too_large`) files whose header declares more
         pixels per frame (Rows x Columns), before decoding.
       max_frames: reject (`too_large`) files declaring more frames.
@@ -138,7 +146,7 @@ class DicomExampleGen(component.FileBasedExampleGen):
         executor.MAX_FRAMES_KEY: max_frames,
         executor.MAX_DECODED_BYTES_KEY: max_decoded_bytes,
         **component_base.shared_params(max_reject_fraction, max_pixels,
-                                       shard_size_mb),
+                                       shard_size_mb, ignore_patterns),
     }
     # Fail now, not an hour into the Beam job: the executor builds the same
     # objects from the same parameters.
@@ -151,6 +159,8 @@ class DicomExampleGen(component.FileBasedExampleGen):
     if multi_frame not in executor.MULTI_FRAME_POLICIES:
       raise ValueError(f'multi_frame must be one of '
                        f'{executor.MULTI_FRAME_POLICIES}, got {multi_frame!r}.')
+    if input_base and listing.is_local(input_base):
+      executor.check_inputs(input_base, params)
     component_base.init_component(
         self, input_base,
         input_config or component_base.single_split_input_config(),

@@ -87,6 +87,10 @@ class DicomFileConverter(conversion.FileConverter):
     self._limits = limits
     self._salt = salt
 
+  def sniff(self, head: bytes) -> bool:
+    """A DICOM file: the 128-byte preamble and `DICM` (PS3.10 §7.1)."""
+    return head[128:132] == b'DICM'
+
   def join_key(self, item: listing.ListedFile) -> Optional[str]:
     """The file's key in the labels CSV: its stem or a header attribute."""
     if self._key_source == tables.FILE_STEM:

@@ -8,10 +8,10 @@ from typing import Any, Dict, Optional, Sequence
 
 import apache_beam as beam
 
+from image_example_gen import checks
 from image_example_gen import conversion
 from image_example_gen import example
 from image_example_gen import executor_base
-from image_example_gen import keys
 from image_example_gen import limits as limits_lib
 from image_example_gen import table_join
 from image_example_gen import tables
@@ -32,6 +32,7 @@ RESIZE_KEY = 'resize'
 MULTI_FRAME_KEY = 'multi_frame'
 MAX_FRAMES_KEY = 'max_frames'
 MAX_DECODED_BYTES_KEY = 'max_decoded_bytes'
+IGNORE_PATTERNS_KEY = executor_base.IGNORE_PATTERNS_KEY
 MAX_PIXELS_KEY = executor_base.MAX_PIXELS_KEY
 MAX_REJECT_FRACTION_KEY = executor_base.MAX_REJECT_FRACTION_KEY
 MULTI_FRAME_POLICIES = converter_lib.MULTI_FRAME_POLICIES
@@ -67,17 +68,28 @@ def size_limits(exec_properties: Dict[str, Any]) -> limits_lib.SizeLimits:
       max_decoded_bytes=int(exec_properties[MAX_DECODED_BYTES_KEY]))
 
 
+def check_inputs(input_base: str, exec_properties: Dict[str, Any]) -> None:
+  """The free checks (`checks`): input_base, the table, integer labels.
+
+  The component runs them for a local input_base, the executor for every
+  one. Raises ValueError.
+  """
+  checks.check_input_base(input_base)
+  spec = table_spec(exec_properties)
+  if spec is not None:
+    checks.check_table(spec)
+    checks.check_integer_labels(spec)
+
+
 class Executor(executor_base.ImageExampleGenExecutor):
   """Converts every DICOM file into Examples or a reject record."""
 
+  component_name = 'DicomExampleGen'
   group_key = example.PATIENT_KEY
 
   def prepare(self, exec_properties: Dict[str, Any], output_uri: str) -> None:
-    self._salt = keys.resolve_salt()
+    check_inputs(self._input_base, exec_properties)
     self._table = table_spec(exec_properties)
-    if self._table is not None:
-      # Fails now, naming the file and its columns.
-      tables.read_columns(self._table, conversion.open_file)
 
   def make_converter(self, exec_properties: Dict[str, Any],
                      split_pattern: str) -> conversion.FileConverter:

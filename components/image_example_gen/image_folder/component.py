@@ -14,6 +14,8 @@ from tfx.types import component_spec
 from image_example_gen import component_base
 from image_example_gen import driver
 from image_example_gen import example
+from image_example_gen import listing
+from image_example_gen import selection
 from image_example_gen import tables
 from image_example_gen.image_folder import executor
 from image_example_gen.image_folder import layout
@@ -34,6 +36,7 @@ class ImageFolderExampleGenSpec(component_spec.ComponentSpec):
       executor.LABEL_SEPARATOR_KEY: _P(type=str, optional=True),
       executor.EXTRA_COLUMNS_KEY: _P(type=List[str], optional=True),
       executor.GROUP_COLUMN_KEY: _P(type=str, optional=True),
+      executor.ALLOWED_EXTENSIONS_KEY: _P(type=List[str], optional=True),
   }
   INPUTS = {}
   OUTPUTS = component.FileBasedExampleGen.SPEC_CLASS.OUTPUTS
@@ -42,8 +45,10 @@ class ImageFolderExampleGenSpec(component_spec.ComponentSpec):
 class ImageFolderExampleGen(component.FileBasedExampleGen):
   """Reads an image folder, labelled by folders or a table, into Examples.
 
-  Every file under `input_base` becomes one Example or one reject record
-  (`<examples>/rejects/`); see docs/design.md for the features and reasons.
+  Every file under `input_base` becomes one Example, one reject record
+  (`<examples>/rejects/`) or, for junk (hidden and system files, documents),
+  one skip record (`<examples>/skipped/`); see docs/design.md for the
+  features and reasons.
 
   Labels come from a metadata table when there is one (`metadata_file`, or
   `metadata.csv` / `metadata.jsonl` at the top of `input_base`, as Hugging
@@ -75,6 +80,8 @@ class ImageFolderExampleGen(component.FileBasedExampleGen):
       label_separator: Optional[str] = None,
       extra_columns: Sequence[str] = (),
       group_column: Optional[str] = None,
+      allowed_extensions: Sequence[str] = (),
+      ignore_patterns: Sequence[str] = (),
       max_pixels: int = component_base.DEFAULT_MAX_PIXELS,
       shard_size_mb: float = component_base.DEFAULT_SHARD_SIZE_MB,
       max_reject_fraction: float = component_base.DEFAULT_MAX_REJECT_FRACTION,
@@ -117,6 +124,16 @@ class ImageFolderExampleGen(component.FileBasedExampleGen):
         names, typed per column (int64, float or bytes; text as UTF-8).
       group_column: rows with one value here (a subject, a photographer)
         never span two splits; hashed into `group/key`, never exported.
+      allowed_extensions: if set (e.g. ['.jpg', '.png'], as Keras'
+        `image_dataset_from_directory` selects), files with another
+        extension are skipped (`extension_not_allowed`). Default: every file
+        is read, its format sniffed from its bytes; files with a known
+        non-image extension (`.txt`, `.md`, `.csv`, ...) whose bytes are no
+        image are skipped (`non_image_file`).
+      ignore_patterns: globs of files to skip (`ignore_pattern`): without a
+        '/' matched against each file and folder name ('*.xml', 'masks'),
+        with one against the path below `input_base` ('train/masks/*').
+        Hidden and system files are always skipped.
       max_pixels: reject (`too_large`) images whose header declares more
         pixels, before decoding. Default: Pillow's decompression-bomb limit.
       shard_size_mb: the size at which a Split-* TFRecord shard is closed
@@ -139,6 +156,7 @@ class ImageFolderExampleGen(component.FileBasedExampleGen):
     if key_source not in executor.KEY_SOURCES:
       raise ValueError(f'key_source must be one of {executor.KEY_SOURCES}, '
                        f'got {key_source!r}.')
+    allowed_extensions = selection.normalize_extensions(allowed_extensions)
     params = {
         executor.CLASS_NAMES_KEY: class_names,
         executor.EXIF_TRANSPOSE_KEY: exif_transpose,
@@ -150,14 +168,18 @@ class ImageFolderExampleGen(component.FileBasedExampleGen):
         executor.LABEL_SEPARATOR_KEY: label_separator,
         executor.EXTRA_COLUMNS_KEY: list(extra_columns) or None,
         executor.GROUP_COLUMN_KEY: group_column,
+        executor.ALLOWED_EXTENSIONS_KEY: list(allowed_extensions) or None,
         **component_base.shared_params(max_reject_fraction, max_pixels,
-                                       shard_size_mb),
+                                       shard_size_mb, ignore_patterns),
     }
     # The executor builds the same spec for the table it finds.
     executor.table_spec(params, metadata_file or 'metadata.csv')
+    input_config = input_config or _default_input_config(input_base)
+    if input_base and listing.is_local(input_base):
+      executor.check_inputs(input_base, params,
+                            [split.pattern for split in input_config.splits])
     component_base.init_component(
-        self, input_base,
-        input_config or _default_input_config(input_base),
+        self, input_base, input_config,
         output_config, range_config,
         example.GROUP_KEY if group_column else example.IMAGE_CONTENT_KEY,
         params)

@@ -49,17 +49,16 @@ class ImageFileConverter(conversion.FileConverter):
   def setup(self) -> None:
     limits_lib.allow_in_pillow(self._limits.max_pixels)
 
+  def sniff(self, head: bytes) -> bool:
+    return decoding.sniff_format(head[:decoding.SNIFF_LENGTH]) is not None
+
   def join_key(self, item: listing.ListedFile) -> Optional[str]:
-    """The file's key in the table; hidden files are rejected first."""
-    if layout.is_hidden(item.rel_path):
-      raise rejects.RejectError(rejects.HIDDEN_FILE)
+    """The file's key in the table."""
     return tables.path_key(item.rel_path, self._table.key_source,
                            self._key_prefix)
 
   def convert(self, item: listing.ListedFile,
               row: Optional[tables.Row]) -> conversion.Converted:
-    if layout.is_hidden(item.rel_path):
-      raise rejects.RejectError(rejects.HIDDEN_FILE)
     features = self._folder_label(item.rel_path) if row is None else (
         self._row_features(row))
     if item.size == 0:
@@ -74,7 +73,8 @@ class ImageFileConverter(conversion.FileConverter):
         image.channels, keys.keyed_hash(item.rel_path, self._salt, 'image')))
     features[example.IMAGE_CONTENT_KEY] = content_key
     return conversion.Converted([example.make_example(features)],
-                                content_digest=content_key)
+                                content_digest=content_key,
+                                reencoded=image.encoded is not data)
 
   def _folder_label(self, rel_path: str) -> dict:
     class_name = layout.class_of(rel_path[len(self._prefix):],

@@ -1,7 +1,7 @@
 """ImageFolderExampleGen's executor: one Beam transform from files to Examples."""
 
 import os
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Set, Tuple
 
 import apache_beam as beam
 from tfx.dsl.io import fileio
@@ -9,10 +9,10 @@ from tfx.proto import example_gen_pb2
 from tfx.types import standard_component_specs
 from tfx.utils import proto_utils
 
+from image_example_gen import checks
 from image_example_gen import conversion
 from image_example_gen import example
 from image_example_gen import executor_base
-from image_example_gen import keys
 from image_example_gen import limits as limits_lib
 from image_example_gen import listing
 from image_example_gen import outputs
@@ -31,6 +31,8 @@ LABEL_COLUMN_KEY = 'label_column'
 LABEL_SEPARATOR_KEY = 'label_separator'
 EXTRA_COLUMNS_KEY = 'extra_columns'
 GROUP_COLUMN_KEY = 'group_column'
+ALLOWED_EXTENSIONS_KEY = executor_base.ALLOWED_EXTENSIONS_KEY
+IGNORE_PATTERNS_KEY = executor_base.IGNORE_PATTERNS_KEY
 MAX_PIXELS_KEY = executor_base.MAX_PIXELS_KEY
 MAX_REJECT_FRACTION_KEY = executor_base.MAX_REJECT_FRACTION_KEY
 KEY_SOURCES = (tables.RELATIVE_PATH, tables.FILE_STEM)
@@ -70,13 +72,37 @@ def find_metadata_file(input_base: str,
   return found[0] if found else None
 
 
+def check_inputs(input_base: str, exec_properties: Dict[str, Any],
+                 patterns: Sequence[str]) -> None:
+  """The free checks (`checks`): input_base, the table's columns, class_names.
+
+  The component runs them for a local input_base, the executor for every
+  one. Raises ValueError.
+  """
+  checks.check_input_base(input_base)
+  path = find_metadata_file(input_base, exec_properties.get(METADATA_FILE_KEY))
+  if path:
+    checks.check_table(table_spec(exec_properties, path))
+    return
+  class_names = executor_base.list_property(exec_properties, CLASS_NAMES_KEY)
+  if class_names:
+    folders = _class_folders(input_base, patterns)
+    missing = [name for name in class_names if name not in folders]
+    if missing:
+      raise ValueError(
+          f'class_names {missing} have no folder in {input_base} (its class '
+          f'folders: {sorted(folders) or "none"}).')
+
+
 class Executor(executor_base.ImageExampleGenExecutor):
   """Converts every file of an image folder into an Example or a reject."""
 
+  component_name = 'ImageFolderExampleGen'
   writes_vocabulary = True
 
   def prepare(self, exec_properties: Dict[str, Any], output_uri: str) -> None:
-    self._salt = keys.resolve_salt()
+    check_inputs(self._input_base, exec_properties,
+                 _input_patterns(exec_properties))
     self._limits = limits_lib.SizeLimits(
         max_pixels=int(exec_properties[MAX_PIXELS_KEY]))
     self._class_names = executor_base.list_property(exec_properties,
@@ -91,8 +117,6 @@ class Executor(executor_base.ImageExampleGenExecutor):
           self._input_base, _input_patterns(exec_properties))
       outputs.write_vocabulary(self._vocabulary, output_uri)
       return
-    # Fails now, naming the file and its columns.
-    tables.read_columns(self._table, conversion.open_file)
     self._vocabulary = []
     rel_path = _below(path, self._input_base)
     if rel_path is not None:
@@ -142,6 +166,15 @@ def _input_patterns(exec_properties: Dict[str, Any]) -> List[str]:
 
 def _discover_classes(input_base: str, patterns: List[str]) -> List[str]:
   """Sorted union of the class folders below each pattern's fixed prefix."""
+  names = _class_folders(input_base, patterns)
+  if not names:
+    raise ValueError(f'No class folders found in {input_base} for patterns '
+                     f'{patterns}.')
+  return layout.class_vocabulary(names)
+
+
+def _class_folders(input_base: str, patterns: Sequence[str]) -> Set[str]:
+  """The class folders below each pattern's fixed prefix."""
   names = set()
   for pattern in patterns:
     folder = os.path.join(input_base, listing.fixed_prefix(pattern))
@@ -152,7 +185,4 @@ def _discover_classes(input_base: str, patterns: List[str]) -> List[str]:
       if (not name.startswith('.') and
           fileio.isdir(os.path.join(folder, name))):
         names.add(name)
-  if not names:
-    raise ValueError(f'No class folders found in {input_base} for patterns '
-                     f'{patterns}.')
-  return layout.class_vocabulary(names)
+  return names
