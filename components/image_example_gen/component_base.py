@@ -15,10 +15,11 @@ from tfx.types import standard_component_specs
 from image_example_gen import executor_base
 from image_example_gen import limits
 from image_example_gen import records
+from image_example_gen import rejects
 from image_example_gen import selection
 
 DEFAULT_PATTERN = '**'
-DEFAULT_MAX_REJECT_FRACTION = 0.05
+DEFAULT_MAX_REJECT_FRACTION = rejects.DEFAULT_MAX_REJECT_FRACTION
 DEFAULT_MAX_PIXELS = limits.DEFAULT_MAX_PIXELS
 DEFAULT_SHARD_SIZE_MB = records.DEFAULT_SHARD_SIZE_MB
 

@@ -51,7 +51,7 @@ SHARD_SIZE_MB_KEY = 'shard_size_mb'
 MAX_PIXELS_KEY = 'max_pixels'
 IGNORE_PATTERNS_KEY = 'ignore_patterns'
 ALLOWED_EXTENSIONS_KEY = 'allowed_extensions'
-SUMMARY_FILE = 'ingest_summary.json'
+SUMMARY_FILE = outputs_lib.SUMMARY_FILE
 # Where a failed run's rejects, skips and summary are kept: <uri> + this.
 FAILED_SUFFIX = '-failed'
 _PARTS_DIR = '.ingest_parts'

@@ -25,6 +25,7 @@ STATS_PART = 'stats.json'
 TABLE_PART = 'table.json'
 DUPLICATES_PART = 'duplicates.json'
 VOCABULARY_FILE = 'label_vocabulary.txt'
+SUMMARY_FILE = 'ingest_summary.json'
 
 
 def write_text(path: str, text: str) -> None:

@@ -77,6 +77,8 @@ REJECTS_DIR = 'rejects'
 SKIPPED_DIR = 'skipped'
 # How many paths per reason the summary and the console name.
 FIRST_PATHS = 3
+# Both components fail when more of their input files are rejected.
+DEFAULT_MAX_REJECT_FRACTION = 0.05
 
 
 class RejectError(Exception):
