@@ -4,6 +4,7 @@ import argparse
 import pathlib
 from typing import Optional, Sequence
 
+from image_example_gen import console
 from image_example_gen.sample_data.captioned import make_captioned_images
 from image_example_gen.sample_data.dicom import make_dicom_sample
 from image_example_gen.sample_data.image_folder import make_image_folder
@@ -35,6 +36,13 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                            'kind; the 5 broken DICOM files exceed the default '
                            'max_reject_fraction of 5%% below --n 95')
   args = parser.parse_args(argv)
+  console.quiet_entry_point()
+  with console.filtered_stderr():
+    _write(args)
+  return 0
+
+
+def _write(args: argparse.Namespace) -> None:
   out = pathlib.Path(args.out)
   if args.kind in ('dicom', 'both'):
     dicom = make_dicom_sample(
@@ -59,5 +67,4 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     print(f'{captioned.root}: {len(captioned.images)} images in '
           f'{len(captioned.class_names)} classes; labels and descriptions in '
           f'{captioned.metadata_path}')
-  return 0
 
