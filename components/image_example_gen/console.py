@@ -55,7 +55,9 @@ _IGNORED_WARNINGS = (
 _IGNORED_LOG_LINES = {
     'absl': ('ArtifactQuery.property_predicate is not supported',
              'ContextQuery.property_predicate is not supported',
-             'Using the in-place Transform since disable_statistics=True'),
+             'Using the in-place Transform since disable_statistics=True',
+             'Not using the in-place Transform because',
+             'Tables initialized inside a tf.function'),
     'apache_beam.io.tfrecordio': ("Couldn't find python-snappy",),
 }
 # Lines C and C++ libraries write to file descriptor 2 (regular expressions).

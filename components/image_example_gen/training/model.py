@@ -53,6 +53,7 @@ import contextlib
 import dataclasses
 import os
 import tempfile
+import time
 from typing import Any, Callable, Dict, Iterator, List, Mapping, Optional, Union
 
 from absl import logging
@@ -63,6 +64,7 @@ import tensorflow_transform as tft
 import tf_keras
 from tfx import v1 as tfx
 
+from image_example_gen import console
 from image_example_gen import reading
 from image_example_gen.training import defaults
 from image_example_gen.training import preprocessing
@@ -346,6 +348,33 @@ def make_serving_fn(model: tf_keras.Model,
   return serve
 
 
+class ProgressLine(tf_keras.callbacks.Callback):
+  """A line on the console at intervals and at the end, not one per epoch.
+
+  Keras' `verbose=2` prints two lines an epoch; on a long training the
+  console (`console.logger`) gets one line per `interval_s`, with the epoch
+  and its metrics, and a last line with the final metrics.
+  """
+
+  def __init__(self, epochs: int,
+               interval_s: float = console.PROGRESS_INTERVAL_S):
+    super().__init__()
+    self._epochs = epochs
+    self._interval_s = interval_s
+
+  def on_train_begin(self, logs=None):
+    self._start = self._last = time.monotonic()
+
+  def on_epoch_end(self, epoch, logs=None):
+    now = time.monotonic()
+    if epoch + 1 == self._epochs or now - self._last >= self._interval_s:
+      self._last = now
+      metrics = ', '.join(f'{k} {v:.4f}' for k, v in (logs or {}).items())
+      console.logger().info('Trainer: epoch %d/%d, %s (%s)', epoch + 1,
+                            self._epochs, metrics,
+                            console.duration(now - self._start))
+
+
 def leave_tf_keras_unconverted() -> None:
   """Makes AutoGraph leave `tf_keras` alone, as TF 2.16 does for `keras`.
 
@@ -405,8 +434,8 @@ def run_fn(fn_args: tfx.components.FnArgs) -> None:
                                    batch_size, shuffle=False,
                                    text_feature=text_feature),
       validation_freq=epochs,
-      verbose=2,  # One line per epoch: progress bars flood pipeline logs.
-      callbacks=[tf_keras.callbacks.TensorBoard(
+      verbose=0,  # Progress bars and epoch lines flood pipeline logs.
+      callbacks=[ProgressLine(epochs), tf_keras.callbacks.TensorBoard(
           log_dir=fn_args.model_run_dir, update_freq='epoch')])
   model.save(fn_args.serving_model_dir, save_format='tf',
              signatures={SERVING_SIGNATURE: make_serving_fn(
