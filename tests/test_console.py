@@ -116,6 +116,10 @@ def test_filtered_stderr_drops_known_lines_of_child_processes_too():
         os.write(2, b'a real error\\n')
         subprocess.run([sys.executable, '-c',
                         'import os; os.write(2, b"A marker ID was expected\\\\n");'
+                        'os.write(2, b"x.py:246: FutureWarning: You are using '
+                        'a non-supported Python version (3.10.13).\\\\n");'
+                        'os.write(2, b"  warnings.warn(message, '
+                        'FutureWarning)\\\\n");'
                         'os.write(2, b"child error\\\\n")'], check=True)
       os.write(2, b'after\\n')
   ''')

@@ -51,7 +51,7 @@ _IGNORED_WARNINGS = (
     (FutureWarning, r'You are using a non-supported Python version'),
     (FutureWarning, r'Support for google-cloud-storage < 3\.0\.0'),
 )
-# Log lines from libraries, by logger and message start.
+# Log lines from libraries, by logger and a part of the message.
 _IGNORED_LOG_LINES = {
     'absl': ('ArtifactQuery.property_predicate is not supported',
              'ContextQuery.property_predicate is not supported',
@@ -59,6 +59,10 @@ _IGNORED_LOG_LINES = {
              'Not using the in-place Transform because',
              'Tables initialized inside a tf.function'),
     'apache_beam.io.tfrecordio': ("Couldn't find python-snappy",),
+    # Beam's multi-processing workers, relayed by the launcher.
+    'apache_beam.runners.portability.local_job_service': (
+        'No semi_persistent_directory found',
+        'Discarding unparseable args'),
 }
 # Lines C and C++ libraries write to file descriptor 2 (regular expressions).
 KNOWN_STDERR_LINES = (
@@ -71,6 +75,10 @@ KNOWN_STDERR_LINES = (
     r'failed call to cuInit',
     r'(Corrupt JPEG data|Premature end of JPEG file|'
     r'A marker ID was expected|Invalid SOS parameters)',
+    # Google's Python-version FutureWarnings, printed by Beam's worker
+    # processes before any filter of theirs is set.
+    r'FutureWarning: You are using a non-supported Python version',
+    r'^\s*warnings\.warn\(message, FutureWarning\)$',
 )
 # TensorFlow's notices about its own deprecated calls inside libraries.
 _TF_DEPRECATION = 'is deprecated and will be removed'
@@ -92,14 +100,15 @@ class _StderrHandler(logging.StreamHandler):
 
 
 class _DropLines(logging.Filter):
-  """Drops records whose message starts with one of `prefixes`."""
+  """Drops records whose message holds one of `parts`."""
 
-  def __init__(self, prefixes: Sequence[str]):
+  def __init__(self, parts: Sequence[str]):
     super().__init__()
-    self._prefixes = tuple(prefixes)
+    self._parts = tuple(parts)
 
   def filter(self, record: logging.LogRecord) -> bool:
-    return not str(record.msg).startswith(self._prefixes)
+    message = record.getMessage()
+    return not any(part in message for part in self._parts)
 
 
 class _DropDeprecations(logging.Filter):
@@ -134,8 +143,8 @@ def filter_library_messages() -> None:
     _filtered = True
   for category, message in _IGNORED_WARNINGS:
     warnings.filterwarnings('ignore', message=message, category=category)
-  for name, prefixes in _IGNORED_LOG_LINES.items():
-    logging.getLogger(name).addFilter(_DropLines(prefixes))
+  for name, parts in _IGNORED_LOG_LINES.items():
+    logging.getLogger(name).addFilter(_DropLines(parts))
 
 
 def quiet_entry_point() -> None:
