@@ -400,7 +400,7 @@ class _ListFn(beam.DoFn):
 
 
 class _KeyByBatchFn(beam.DoFn):
-  """(batch, (order, item)): ceil(files / batch_size) buckets of a keyed hash."""
+  """(batch, (order, path, item)): ceil(files / batch_size) hash buckets."""
 
   def __init__(self, salt: str, batch_size: int):
     self._salt = salt

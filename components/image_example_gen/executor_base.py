@@ -267,7 +267,8 @@ def read_progress(progress_dir: str) -> Tuple[int, Optional[int]]:
   done, listed, lists = 0, 0, 0
   (match,) = FileSystems.match([os.path.join(progress_dir, '*.json')])
   for metadata in match.metadata_list:
-    counts = json.loads(conversion.open_file(metadata.path).read() or '{}')
+    with conversion.open_file(metadata.path) as f:
+      counts = json.loads(f.read() or '{}')
     if os.path.basename(metadata.path).startswith(conversion.LISTED_PREFIX):
       listed += counts.get('files', 0)
       lists += 1

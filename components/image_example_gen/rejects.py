@@ -11,7 +11,7 @@ they are listed here and nowhere else.
 import collections
 import dataclasses
 import json
-from typing import Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
+from typing import Dict, Iterable, Mapping, Optional, Sequence, Tuple
 
 # Stages, in the order a file goes through them.
 READ = 'read'

@@ -12,7 +12,7 @@ as a data URI, so it opens offline and references no external URL.
 import base64
 import html
 import io
-from typing import Dict, List, Mapping, Optional, Sequence, Tuple
+from typing import Dict, List, Mapping, Sequence, Tuple
 
 from matplotlib import figure
 import numpy as np
