@@ -8,30 +8,33 @@
       -> Pusher
 
 Sources: `dicom` (DicomExampleGen), `images` (ImageFolderExampleGen on class
-folders), `captioned` (ImageFolderExampleGen on a folder with a Hugging Face
-metadata.jsonl whose `description` column the model reads too), `ct`
+folders or a table), `captioned` (ImageFolderExampleGen on a folder with a
+Hugging Face metadata.jsonl whose text column the model reads too), `ct`
 (DicomExampleGen with `unit='series'`: a volume per CT series, a 3-D CNN).
 
 `create_pipeline` builds it for any runner: `LocalDagRunner` with SQLite
 MLMD here, `KubeflowV2DagRunner` in kubeflow/. Transform and Trainer code is
 referenced by dotted path into the installed package, so no module file has
-to travel with the pipeline.
+to travel with the pipeline. The model's number of classes comes from the
+data (the Examples' label vocabulary or summary), never from the schema.
 
 Command line (TF_USE_LEGACY_KERAS=1 is set here when unset; see
-image_example_gen/training/model.py for the Keras decision):
+image_example_gen/training/model.py for the Keras decision; `--help` lists
+every flag with its default):
 
     python pipeline.py demo [--output-dir ./demo_output]
     python pipeline.py run --source {dicom,images,captioned,ct} --input-base DIR
-        [--metadata-file TABLE] [--group-column COL] [--extra-columns A,B]
-        [--backbone efficientnet_b0 --image-size 64 [--backbone-weights H5]]
-        [--output-dir ./pipeline_output] [--beam-pipeline-args='--opt=v ...']
+        [--metadata-file TABLE --key-column C --label-column C ...]
+        [--max-reject-fraction 0.1] [--epochs 12 --image-size 28 ...]
 
-`demo` writes the sample data of the four kinds, runs the pipeline on each
-and prints where the model, statistics, schema, rejects and evaluation are,
-the eval accuracy and each component's wall time.
+`demo` writes the sample data of the four kinds, runs the pipeline on each;
+both commands print what each ExampleGen converted, where the model,
+statistics, schema, rejects and evaluation are, the number of validation
+anomalies, the eval accuracy and each component's wall time.
 """
 
 import argparse
+import contextlib
 import os
 import pathlib
 import shlex
@@ -42,18 +45,10 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 os.environ.setdefault('TF_USE_LEGACY_KERAS', '1')
 
 # pylint: disable=g-import-not-at-top,wrong-import-position
-from ml_metadata.proto import metadata_store_pb2
-import tensorflow_data_validation as tfdv
-import tensorflow_model_analysis as tfma
-from tfx import v1 as tfx
-from tfx.dsl.components.base import base_node
-
+from image_example_gen import console
+from image_example_gen import options
 from image_example_gen import rejects
-from image_example_gen.training import model
-from image_example_gen.training import preprocessing
-from image_example_gen import report
-from image_example_gen.report import mlmd
-from image_example_gen.training import runs
+from image_example_gen.training import defaults
 # pylint: enable=g-import-not-at-top,wrong-import-position
 
 DICOM = 'dicom'
@@ -61,8 +56,116 @@ IMAGES = 'images'
 CAPTIONED = 'captioned'
 CT = 'ct'
 SOURCES = (DICOM, IMAGES, CAPTIONED, CT)
+# The component of each source, as `options` names it.
+_COMPONENTS = {DICOM: options.DICOM, IMAGES: options.IMAGES,
+               CAPTIONED: options.IMAGES, CT: options.DICOM}
 # The metadata.jsonl column of free text the captioned model reads.
 CAPTION_FEATURE = 'description'
+# The eval accuracy at or above which the Evaluator blesses, by source. The
+# captioned sample's images are noisy on purpose and its descriptions name
+# some digits only (image_example_gen/sample_data/captioned.py): the demo's
+# model scores 0.976 with both, 0.764 on images alone, 0.770 on text alone.
+DEFAULT_ACCURACY_THRESHOLDS = {DICOM: 0.9, IMAGES: 0.9, CAPTIONED: 0.9,
+                               CT: 0.95}
+# Slices of the volumes the model sees (source `ct`).
+DEFAULT_VOLUME_DEPTH = 16
+DEMO_IMAGES_PER_SOURCE = 1500
+DEMO_SAMPLE_SIZE = 32
+
+
+def _parser() -> argparse.ArgumentParser:
+  """The command line; needs no TFX or TensorFlow (fast `--help`)."""
+  formatter = options.HelpFormatter
+  parser = argparse.ArgumentParser(
+      description='Image / DICOM classification pipeline (TFX, local run).',
+      formatter_class=formatter)
+  commands = parser.add_subparsers(dest='command', required=True)
+  demo = commands.add_parser(
+      'demo', help='sample data of four kinds, then the pipeline on each',
+      formatter_class=formatter)
+  demo.add_argument('--output-dir', default='demo_output',
+                    help='sample data, pipeline roots, MLMD, models, reports')
+  demo.add_argument('--n-images', type=int, default=DEMO_IMAGES_PER_SOURCE,
+                    help='images per source')
+  run = commands.add_parser('run', help='the pipeline on your data',
+                            formatter_class=formatter)
+  run.add_argument('--source', choices=SOURCES, required=True,
+                   help='dicom: DicomExampleGen; images: ImageFolderExampleGen '
+                        '(class folders or a table); captioned: images with '
+                        'a text column the model reads too; ct: DicomExampleGen '
+                        "with unit='series' (a volume per series) and a 3-D "
+                        'model')
+  run.add_argument('--input-base', required=True,
+                   help='DICOM tree, folder of class folders, or folder with '
+                        'a metadata table')
+  run.add_argument('--volume-depth', type=int, default=DEFAULT_VOLUME_DEPTH,
+                   help='ct: the slices each volume is resampled to')
+  run.add_argument('--text-column', default=CAPTION_FEATURE,
+                   help='captioned: the table column of free text')
+  options.add_example_gen_flags(run)
+  run.add_argument('--output-dir', default='pipeline_output',
+                   help='pipeline root, MLMD, model, report')
+  run.add_argument('--pipeline-name',
+                   help='default: image-example-gen-<source>')
+  schema = run.add_mutually_exclusive_group()
+  schema.add_argument('--schema', default='',
+                      help='curated schema; default: schemas/<source>/')
+  schema.add_argument('--infer-schema', action='store_true',
+                      help='infer the schema with SchemaGen instead')
+  run.add_argument('--num-classes', type=int,
+                   help='default: from the data (the label vocabulary, or '
+                        '1 + the largest label)')
+  for command in (demo, run):
+    command.add_argument('--image-size', type=int,
+                         default=defaults.DEFAULT_IMAGE_SIZE,
+                         help='side of the square images the model sees')
+    command.add_argument('--channels', type=int, choices=(1, 3),
+                         default=defaults.DEFAULT_CHANNELS,
+                         help='the model\'s input channels')
+    command.add_argument('--epochs', type=int,
+                         default=defaults.DEFAULT_EPOCHS,
+                         help='training passes over the train split')
+    command.add_argument('--batch-size', type=int,
+                         default=defaults.DEFAULT_BATCH_SIZE,
+                         help='training batch size')
+    command.add_argument('--backbone', default=defaults.CNN,
+                         choices=(defaults.CNN,) + defaults.BACKBONE_NAMES,
+                         help='the image branch of the model')
+    command.add_argument('--backbone-weights',
+                         help='the backbone\'s Keras .h5 weights file '
+                              '(local or gs://); default: random init')
+    command.add_argument('--accuracy-threshold', type=float,
+                         help='default, by source: '
+                              f'{DEFAULT_ACCURACY_THRESHOLDS}')
+    command.add_argument(
+        '--beam-pipeline-args', default='',
+        help="Beam options as one string, e.g. --beam-pipeline-args="
+             "'--direct_running_mode=multi_processing --direct_num_workers=2'")
+  return parser
+
+
+if __name__ == '__main__':
+  # Answer --help and wrong flags before the imports below (seconds), and
+  # keep the known library noise off the console from here on.
+  _ARGS = _parser().parse_args()
+  console.quiet_entry_point()
+  _QUIET = contextlib.ExitStack()
+  _QUIET.enter_context(console.filtered_stderr())
+
+# pylint: disable=g-import-not-at-top,wrong-import-position
+from ml_metadata.proto import metadata_store_pb2
+import tensorflow_data_validation as tfdv
+from tensorflow_metadata.proto.v0 import anomalies_pb2
+import tensorflow_model_analysis as tfma
+from tfx import v1 as tfx
+from tfx.dsl.components.base import base_node
+
+from image_example_gen.training import model
+from image_example_gen.training import preprocessing
+from image_example_gen import report
+from image_example_gen.report import mlmd
+from image_example_gen.training import runs
+# pylint: enable=g-import-not-at-top,wrong-import-position
 
 _REPO_ROOT = pathlib.Path(__file__).resolve().parent
 # Curated schemas, by source (schemas/<folder>/schema.pbtxt).
@@ -72,34 +175,27 @@ SCHEMA_PATHS = {
     CAPTIONED: str(_REPO_ROOT / 'schemas' / 'captioned' / 'schema.pbtxt'),
     CT: str(_REPO_ROOT / 'schemas' / 'ct' / 'schema.pbtxt'),
 }
-# The eval accuracy at or above which the Evaluator blesses, by source. The
-# captioned sample's images are noisy on purpose and its descriptions name
-# some digits only (image_example_gen/sample_data/captioned.py): the demo's
-# model scores 0.976 with both, 0.764 on images alone, 0.770 on text alone.
-DEFAULT_ACCURACY_THRESHOLDS = {DICOM: 0.9, IMAGES: 0.9, CAPTIONED: 0.9,
-                               CT: 0.95}
-# ExampleGen arguments of a source by default (example_gen_args override).
-# `ct` expects a study-level table keyed by StudyInstanceUID (RSNA 2022's).
-_EXAMPLE_GEN_ARGS = {CT: {'unit': 'series', 'key_column': 'StudyInstanceUID',
-                          'key_source': 'StudyInstanceUID'}}
-# Slices of the volumes the model sees (source `ct`).
-DEFAULT_VOLUME_DEPTH = 16
 PREPROCESSING_FN = 'image_example_gen.training.preprocessing.preprocessing_fn'
 RUN_FN = 'image_example_gen.training.model.run_fn'
 ACCURACY_METRIC = 'SparseCategoricalAccuracy'
 
 
 def _example_gen(source: str, input_base: str,
-                 example_gen_args: Mapping[str, Any]):
+                 example_gen_args: Mapping[str, Any], text_feature: str):
   """The ExampleGen component of `source`."""
   # Imported here: the components are heavy and only one is needed.
   from image_example_gen import DicomExampleGen  # pylint: disable=g-import-not-at-top
   from image_example_gen import ImageFolderExampleGen  # pylint: disable=g-import-not-at-top
-  component = (DicomExampleGen if source in (DICOM, CT) else
+  component = (DicomExampleGen if _COMPONENTS[source] == options.DICOM else
                ImageFolderExampleGen)
+  # `ct` expects a study-level table keyed by StudyInstanceUID (RSNA 2022's).
+  defaults_of_source = {
+      CAPTIONED: {'extra_columns': [text_feature]},
+      CT: {'unit': 'series', 'key_column': 'StudyInstanceUID',
+           'key_source': 'StudyInstanceUID'},
+  }.get(source, {})
   return component(input_base=input_base,
-                   **{**_EXAMPLE_GEN_ARGS.get(source, {}),
-                      **example_gen_args})
+                   **{**defaults_of_source, **example_gen_args})
 
 
 def _eval_config(accuracy_threshold: float) -> tfma.EvalConfig:
@@ -185,6 +281,7 @@ def create_pipeline(
     serving_model_dir: str,
     example_gen_args: Optional[Mapping[str, Any]] = None,
     schema_path: Optional[str] = '',
+    text_feature: str = CAPTION_FEATURE,
     image_size: int = preprocessing.DEFAULT_IMAGE_SIZE,
     channels: int = preprocessing.DEFAULT_CHANNELS,
     stretch_contrast: bool = True,
@@ -217,9 +314,13 @@ def create_pipeline(
       version folder per push), e.g. a TF Serving model base path.
     example_gen_args: further keyword arguments of the ExampleGen, e.g.
       {'metadata_file': ..., 'group_column': 'patient_id'} for DICOM, or
-      `output_config` for other splits. Default: none (`captioned` exports
-      the table's `description` as ImageFolderExampleGen exports every
-      column; an `extra_columns` given here must list it).
+      `output_config` for other splits. Default: none (for `captioned`,
+      `extra_columns=[text_feature]`, an `extra_columns` given here must
+      list it too; for `ct`, `unit='series'` and a table keyed by
+      StudyInstanceUID).
+    text_feature: `captioned`: the table's text column that Transform and
+      the model read. The curated schema names 'description'; for another
+      column pass schema_path=None.
     schema_path: the curated schema, imported with ImportSchemaGen; '' (the
       default) is this repository's `schemas/<source>/schema.pbtxt`, None
       infers one with SchemaGen instead (then pass `num_classes` unless the
@@ -231,8 +332,8 @@ def create_pipeline(
       (see image_example_gen/training/preprocessing.py).
     epochs: training passes over the train split.
     batch_size: training batch size.
-    num_classes: the model's number of classes; None takes 1 + the max of the
-      schema's `label` int_domain.
+    num_classes: the model's number of classes; None takes it from the
+      Examples (their label vocabulary, else 1 + their largest label).
     volume_depth: source `ct`: the slices each volume is resampled to.
     backbone: the model's image branch: 'cnn' or a Keras application such
       as 'efficientnet_b0' (then image_size >= 32; see
@@ -276,12 +377,18 @@ def create_pipeline(
   if backbone_weights:
     training_config[model.BACKBONE_WEIGHTS_KEY] = backbone_weights
   if source == CAPTIONED:
-    training_config[preprocessing.TEXT_FEATURE_KEY] = CAPTION_FEATURE
+    if schema_path == '' and text_feature != CAPTION_FEATURE:
+      raise ValueError(
+          f'The curated captioned schema has the text column '
+          f'{CAPTION_FEATURE!r}, not {text_feature!r}: pass schema_path=None '
+          '(pipeline.py --infer-schema) to infer one.')
+    training_config[preprocessing.TEXT_FEATURE_KEY] = text_feature
   if source == CT:
     training_config[preprocessing.VOLUME_DEPTH_KEY] = volume_depth
   preprocessing.ImageConfig.from_custom_config(training_config)  # Checks.
   model.Backbone.from_custom_config(training_config)
-  example_gen = _example_gen(source, input_base, example_gen_args or {})
+  example_gen = _example_gen(source, input_base, example_gen_args or {},
+                             text_feature)
   components = [example_gen] + training_components(
       examples=example_gen.outputs['examples'],
       schema_path=SCHEMA_PATHS[source] if schema_path == '' else schema_path,
@@ -301,8 +408,6 @@ def create_pipeline(
 # ---------------------------------------------------------------------------
 # Local runs and the command line.
 
-DEMO_IMAGES_PER_SOURCE = 1500
-DEMO_SAMPLE_SIZE = 32
 # The RSNA-like sample's CSV, as DicomExampleGen reads it.
 DEMO_DICOM_ARGS = {'group_column': 'patient_id',
                    'extra_columns': ('laterality', 'view', 'age')}
@@ -336,10 +441,48 @@ def _property(artifact, name: str):
   return None if value is None else getattr(value, value.WhichOneof('value'))
 
 
+def ingestion_line(examples) -> str:
+  """What the ExampleGen made, from its artifact's custom properties."""
+  counts = {name: _property(examples, f'num_{name}') or 0 for name in
+            ('converted_files', 'examples', 'rejected_files',
+             'skipped_files')}
+  return (f'{counts["converted_files"]} files -> {counts["examples"]} '
+          f'Examples, {counts["rejected_files"]} rejected, '
+          f'{counts["skipped_files"]} skipped')
+
+
+def anomalies(anomalies_uri: str) -> Dict[str, List[str]]:
+  """Split -> the features (or data set) ExampleValidator found anomalous."""
+  found = {}
+  for path in sorted(tfx.dsl.io.fileio.glob(
+      os.path.join(anomalies_uri, 'Split-*', 'SchemaDiff.pb'))):
+    split = os.path.basename(os.path.dirname(path))[len('Split-'):]
+    with tfx.dsl.io.fileio.open(path, 'rb') as f:
+      result = anomalies_pb2.Anomalies.FromString(f.read())
+    names = sorted(result.anomaly_info)
+    if result.HasField('dataset_anomaly_info'):
+      names.append('(data set)')
+    if names:
+      found[split] = names
+  return found
+
+
+def anomalies_line(found: Mapping[str, List[str]]) -> str:
+  count = sum(len(names) for names in found.values())
+  if not count:
+    return '0 anomalies'
+  return f'{count} anomalies: ' + '; '.join(
+      f'{split}: {", ".join(names)}' for split, names in found.items())
+
+
 def summary(component_runs: List[runs.ComponentRun]) -> List[str]:
-  """Lines saying where a run's outputs are, its accuracy and timings."""
+  """Lines saying what a run made, where, its accuracy and timings."""
   example_gen = _producer(component_runs, 'examples')
+  (examples,) = example_gen.outputs['examples']
+  validator = _producer(component_runs, 'anomalies')
   lines = [
+      f'  ingestion   {ingestion_line(examples)}',
+      f'  validation  {anomalies_line(anomalies(validator.uri("anomalies")))}',
       f'  examples    {example_gen.uri("examples")}',
       f'  rejects     {example_gen.uri("examples")}/{rejects.REJECTS_DIR}/',
   ]
@@ -455,85 +598,36 @@ def _demo(args: argparse.Namespace) -> None:
 
 def _run(args: argparse.Namespace) -> None:
   output_dir = pathlib.Path(args.output_dir).resolve()
-  example_gen_args = {}
-  if args.metadata_file:
-    example_gen_args['metadata_file'] = args.metadata_file
-  if args.group_column:
-    example_gen_args['group_column'] = args.group_column
-  if args.extra_columns:
-    example_gen_args['extra_columns'] = tuple(args.extra_columns.split(','))
+  example_gen_args = options.example_gen_args(args, _COMPONENTS[args.source])
+  if args.source == CAPTIONED and 'extra_columns' in example_gen_args:
+    example_gen_args['extra_columns'] = sorted(
+        set(example_gen_args['extra_columns']) | {args.text_column})
   pipeline = _local_pipeline(
       output_dir, args.pipeline_name or f'image-example-gen-{args.source}',
       args.source, args.input_base, example_gen_args=example_gen_args,
       schema_path=None if args.infer_schema else args.schema,
-      num_classes=args.num_classes, **_training_kwargs(args))
+      text_feature=args.text_column, num_classes=args.num_classes,
+      volume_depth=args.volume_depth, **_training_kwargs(args))
   _run_and_report(pipeline, str(output_dir / 'metadata.sqlite'),
                   output_dir / 'report')
 
 
-def _parser() -> argparse.ArgumentParser:
-  parser = argparse.ArgumentParser(
-      description='Image / DICOM classification pipeline (TFX, local run).')
-  commands = parser.add_subparsers(dest='command', required=True)
-  demo = commands.add_parser(
-      'demo', help='sample data of four kinds, then the pipeline on each')
-  demo.add_argument('--output-dir', default='demo_output')
-  demo.add_argument('--n-images', type=int, default=DEMO_IMAGES_PER_SOURCE,
-                    help='images per source')
-  run = commands.add_parser('run', help='the pipeline on your data')
-  run.add_argument('--source', choices=SOURCES, required=True)
-  run.add_argument('--input-base', required=True,
-                   help='DICOM tree, folder of class folders, or (captioned) '
-                        'folder with a metadata.jsonl')
-  run.add_argument('--metadata-file', '--labels-csv', dest='metadata_file',
-                   help='CSV, JSONL or Parquet table with a row per image '
-                        '(--labels-csv: deprecated name)')
-  run.add_argument('--group-column', '--patient-column', dest='group_column',
-                   help='the table\'s group (DICOM: patient id) column '
-                        '(--patient-column: deprecated name)')
-  run.add_argument('--extra-columns',
-                   help='comma-separated table columns to export')
-  run.add_argument('--output-dir', default='pipeline_output')
-  run.add_argument('--pipeline-name',
-                   help='default: image-example-gen-<source>')
-  schema = run.add_mutually_exclusive_group()
-  schema.add_argument('--schema', default='',
-                      help='curated schema (default: schemas/<source>/)')
-  schema.add_argument('--infer-schema', action='store_true',
-                      help='infer the schema with SchemaGen instead')
-  run.add_argument('--num-classes', type=int,
-                   help='default: from the schema\'s label domain')
-  for command in (demo, run):
-    command.add_argument('--image-size', type=int,
-                         default=preprocessing.DEFAULT_IMAGE_SIZE)
-    command.add_argument('--channels', type=int, choices=(1, 3),
-                         default=preprocessing.DEFAULT_CHANNELS)
-    command.add_argument('--epochs', type=int, default=model.DEFAULT_EPOCHS)
-    command.add_argument('--batch-size', type=int,
-                         default=model.DEFAULT_BATCH_SIZE)
-    command.add_argument('--backbone', default=model.CNN,
-                         choices=(model.CNN,) + tuple(sorted(model.BACKBONES)))
-    command.add_argument('--backbone-weights',
-                         help='the backbone\'s Keras .h5 weights file '
-                              '(local or gs://); default: random init')
-    command.add_argument('--accuracy-threshold', type=float,
-                         help='default, by source: '
-                              f'{DEFAULT_ACCURACY_THRESHOLDS}')
-    command.add_argument(
-        '--beam-pipeline-args', default='',
-        help="Beam options as one string, e.g. --beam-pipeline-args="
-             "'--direct_running_mode=multi_processing --direct_num_workers=2'")
-  return parser
-
-
-def main(argv: Optional[Sequence[str]] = None) -> int:
-  args = _parser().parse_args(argv)
-  if args.command == 'demo':
-    _demo(args)
-  else:
-    _run(args)
+def main(argv: Optional[Sequence[str]] = None,
+         args: Optional[argparse.Namespace] = None) -> int:
+  """Runs `demo` or `run`; returns the exit status."""
+  args = args or _parser().parse_args(argv)
+  try:
+    if args.command == 'demo':
+      _demo(args)
+    else:
+      _run(args)
+  except (RuntimeError, ValueError) as e:
+    # The components' errors say what to do; their tracebacks are noise here.
+    console.logger().error('\nFailed: %s', e)
+    return 1
   return 0
 
 
 if __name__ == '__main__':
-  sys.exit(main())
+  with _QUIET:
+    sys.exit(main(args=_ARGS))

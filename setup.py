@@ -47,6 +47,7 @@ setuptools.setup(
     },
     entry_points={
         'console_scripts': [
+            'image-example-gen=image_example_gen.__main__:main',
             'image-example-gen-samples=image_example_gen.sample_data:main',
             'image-example-gen-report=image_example_gen.report.__main__:main',
         ],

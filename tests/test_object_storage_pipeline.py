@@ -220,7 +220,7 @@ def test_examples_written_to_the_bucket_are_those_written_locally(
         pathlib.Path(local.uri) / name).read_text()
   assert sorted(p.relative_to(output).parts[0] for p in output.iterdir()) == [
       'Split-eval', 'Split-test', 'Split-train', executor_base.SUMMARY_FILE,
-      outputs.VOCABULARY_FILE, 'rejects']
+      outputs.VOCABULARY_FILE, 'rejects', 'skipped']
   for key in _COUNTS:
     assert (runs['output'].get_int_custom_property(key) ==
             local.custom_properties[key].int_value)

@@ -185,7 +185,7 @@ def test_ct_volumes_rejects_and_skips(pipeline_runs):
   assert json.loads(_property(examples, 'reject_counts')) == {
       'validate/irregular_spacing': pipeline.DEMO_CT_SLICES - 1}
   assert json.loads(_property(examples, 'skip_counts')) == {
-      'skip/localizer': pipeline.DEMO_CT_STUDIES}
+      'localizer': pipeline.DEMO_CT_STUDIES}
   # Every study's thin and thick series but the irregular one.
   assert _property(examples, 'num_series') == 2 * pipeline.DEMO_CT_STUDIES - 1
   record = tf.train.Example.FromString(pipeline_runs.eval_records()[0])

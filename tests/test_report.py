@@ -384,3 +384,50 @@ def test_table_section_gives_each_column_type_and_missing_values(
     assert dicom.cell(row, data_count='missing') == '0'
   assert all(re.search(r'laterality: [LR]', t['text'])
              for t in dicom.find('figcaption'))
+def test_statistics_pages_hold_plain_tables_that_need_no_network(folder_run):
+  text = (folder_run['out'] / 'statistics-train-vs-eval.html').read_text()
+  page = _Page(text)
+  assert 'without internet' in text
+  tables = page.find('table', **{'class': 'statistics'})
+  assert len(tables) == 2  # train and eval.
+  rows = page.find('tr', within=tables[0], data_feature='image/encoded')
+  assert len(rows) == 1
+  labels = page.find('tr', within=tables[0], data_feature='label')
+  assert labels and page.find('td', within=labels[0])[2]['text'] != ''
+
+
+def _summary_page(summary, splits, label_names=None):
+  from image_example_gen.report import data as data_lib  # pylint: disable=g-import-not-at-top
+  data = data_lib.ArtifactData(
+      uri='/x', splits={name: data_lib.SplitCounts(n, 0, labels)
+                        for name, (n, labels) in splits.items()},
+      samples={name: {} for name in splits}, label_names=label_names or {},
+      rejects=[], summary=summary, is_dicom=False)
+  return render.report_html(data, {name: {} for name in splits}, b'', 'c.png')
+
+
+def test_the_report_tells_the_ingestion_story_and_warns_about_splits():
+  summary = {'input_files': 10, 'converted_files': 9, 'rejected_files': 1,
+             'skipped_files': 2, 'examples': 9, 'skips': {'hidden_file': 2},
+             'duplicates': {'duplicate_images': 2, 'duplicate_groups': 1,
+                            'duplicate_images_across_splits': 2},
+             'reencoded_files': 3,
+             'metadata': {'metadata_rows': 12, 'metadata_rows_matched': 9,
+                          'metadata_rows_without_file': 3,
+                          'metadata_rows_without_file_first_keys': ['k1']}}
+  text = _summary_page(summary, {'train': (6, {'0': 3, '1': 3}),
+                                 'eval': (3, {'0': 3})},
+                       {'0': 'cat', '1': 'dog'})
+  page = _Page(text)
+  counts = {row['data-count']: page.find('td', within=row)[-1]['text']
+            for row in page.find('tr') if row.get('data-count') and
+            page.find('td', within=row)}
+  assert counts['duplicate_images_across_splits'] == '2'
+  assert counts['reencoded_files'] == '3'
+  assert counts['metadata_rows_without_file'] == '3'
+  assert '2 files skipped as not inputs (hidden_file 2)' in text
+  assert 'Warning: split eval holds one class only (cat).' in text
+  assert 'First table keys without a file: k1' in text
+  balanced = _summary_page(summary, {'train': (6, {'0': 3, '1': 3}),
+                                     'eval': (3, {'0': 2, '1': 1})})
+  assert 'Warning' not in balanced

@@ -225,10 +225,12 @@ class TestImageFolder:
     assert _files(again.root) == _files(folder.root)
     assert again.images == folder.images
     assert again.rejects == folder.rejects
+    assert again.skips == folder.skips
 
   def test_layout(self, folder):
     assert set(_files(folder.root)) == (
-        {im.rel_path for im in folder.images} | set(folder.rejects))
+        {im.rel_path for im in folder.images} | set(folder.rejects) |
+        set(folder.skips))
     assert folder.class_names == sorted(folder.class_names)
     for image in folder.images:
       assert image.rel_path.split('/')[0] == image.class_name
@@ -262,9 +264,10 @@ class TestImageFolder:
 
   def test_bad_files_are_bad_as_stated(self, folder):
     assert sorted(folder.rejects.values()) == sorted([
-        rejects.EMPTY_FILE, rejects.TRUNCATED, rejects.HIDDEN_FILE,
-        rejects.HIDDEN_FILE, rejects.NOT_AN_IMAGE])
-    for rel_path, reason in folder.rejects.items():
+        rejects.EMPTY_FILE, rejects.TRUNCATED])
+    assert sorted(folder.skips.values()) == sorted([
+        rejects.HIDDEN_FILE, rejects.HIDDEN_FILE, rejects.NON_IMAGE_FILE])
+    for rel_path, reason in {**folder.rejects, **folder.skips}.items():
       path = folder.root / rel_path
       assert rel_path.split('/')[0] in folder.class_names
       if reason == rejects.EMPTY_FILE:
@@ -275,8 +278,15 @@ class TestImageFolder:
       elif reason == rejects.HIDDEN_FILE:
         assert path.name in ('._0.jpg', '.DS_Store')
       else:
+        assert path.suffix == '.txt'
         with pytest.raises(Image.UnidentifiedImageError):
           Image.open(path)
+
+  def test_without_broken_files(self, tmp_path):
+    clean = sample_data.make_image_folder(tmp_path, n_images=FOLDER_N,
+                                          size=16, broken_files=False)
+    assert not clean.rejects and not clean.skips
+    assert set(_files(clean.root)) == {im.rel_path for im in clean.images}
 
   def test_split_folders(self, tmp_path):
     split = sample_data.make_image_folder(tmp_path, n_images=FOLDER_N,
@@ -287,16 +297,22 @@ class TestImageFolder:
       counts[image.split] = counts.get(image.split, 0) + 1
     assert counts == {'train': 14, 'val': 3, 'test': 3}
     assert all(rel_path.split('/')[0] in sample_data.SPLIT_FOLDER_NAMES
-               for rel_path in split.rejects)
+               for rel_path in {**split.rejects, **split.skips})
 
 
 def test_command_line(tmp_path, capsys):
   assert sample_data.main(['--out', str(tmp_path), '--kind', 'both', '--n',
                            '3', '--size', '32', '--seed', '2']) == 0
   assert (tmp_path / 'dicom' / 'train.csv').is_file()
-  assert list((tmp_path / 'dicom' / 'train_images').glob('*/*.dcm'))
-  assert list((tmp_path / 'images').glob('digit_*/*'))
+  dicom_files = list((tmp_path / 'dicom' / 'train_images').glob('*/*.dcm'))
+  assert len(dicom_files) == 3  # No broken files unless asked for.
+  assert len(list((tmp_path / 'images').glob('digit_*/*'))) == 3
   assert 'good DICOM files' in capsys.readouterr().out
+  assert sample_data.main(['--out', str(tmp_path / 'broken'), '--kind',
+                           'dicom', '--n', '3', '--size', '32',
+                           '--broken-files']) == 0
+  assert len(list((tmp_path / 'broken' / 'train_images').glob(
+      '*/*.dcm'))) == 3 + 5
 
 
 def test_burned_in_sample_is_deterministic_and_burns_its_phi(tmp_path, capsys):

@@ -31,7 +31,10 @@ def test_stats_merge_and_report():
   first, second = summary.IngestStats(), summary.IngestStats()
   first.add_file('train', 10, b'i1', b'p1', [1], 1, '')
   second.add_file('train', 20, b'i2', b'p1', [1, 2], 2, 'missing_delimiter')
-  second.add_reject('truncated')
+  second.add_reject('truncated', ['b/2.jpg'])
+  first.add_reject('truncated', ['a/1.jpg'])
+  first.add_skip('hidden_file', ['a/.DS_Store'])
+  second.add_file('eval', 5, b'i3', b'p2', [0], 1, '', reencoded=True)
   first.tally(['cropped_to_regions/ultrasound_regions'])
   second.tally(['cropped_to_regions/ultrasound_regions',
                 'burned_in_rejected/secondary_capture'])
@@ -39,14 +42,19 @@ def test_stats_merge_and_report():
   merged = summary.merge_all([first, second])
   report = merged.to_json(['train', 'eval'])
 
-  assert report['input_files'] == 3
-  assert report['converted_files'] == 2
-  assert report['examples'] == 3
+  assert report['input_files'] == 5  # Skipped files are not inputs.
+  assert report['skipped_files'] == 1
+  assert report['skips'] == {'hidden_file': 1}
+  assert report['first_paths'] == {'truncated': ['a/1.jpg', 'b/2.jpg'],
+                                   'hidden_file': ['a/.DS_Store']}
+  assert report['reencoded_files'] == 1
+  assert report['converted_files'] == 3
+  assert report['examples'] == 4
   assert report['splits']['train'] == {
       'examples': 3, 'files': 2, 'images': 2, 'series': 0, 'patients': 1,
       'labels': {'1': 2, '2': 1}}
-  assert report['splits']['eval']['examples'] == 0
-  assert report['rejects'] == {'decode/truncated': 1}
+  assert report['splits']['eval']['examples'] == 1
+  assert report['rejects'] == {'decode/truncated': 2}
   assert report['repaired_files'] == {'count': 1,
                                       'reasons': {'missing_delimiter': 1}}
   assert report['tallies'] == {'burned_in_rejected/secondary_capture': 1,
@@ -59,12 +67,12 @@ def test_a_series_counts_its_files_and_skips_are_not_rejects():
                  series_key=b's1')
   stats.add_file('train', 100, b'', b'p1', [0], 1, '', files=2,
                  series_key=b's2')
-  stats.add_reject('irregular_spacing', files=4)
-  stats.add_reject('series_filtered', files=5)
+  stats.add_reject('irregular_spacing', [f'a/{i}.dcm' for i in range(4)])
+  stats.add_skip('series_filtered', [f'b/{i}.dcm' for i in range(5)])
 
   report = stats.to_json(['train'])
 
-  assert report['input_files'] == 3 + 2 + 4 + 5
+  assert report['input_files'] == 3 + 2 + 4  # Skipped files are not inputs.
   assert report['converted_files'] == 5
   assert report['rejected_files'] == 4
   assert report['skipped_files'] == 5
@@ -72,4 +80,30 @@ def test_a_series_counts_its_files_and_skips_are_not_rejects():
   assert report['splits']['train']['series'] == 2
   assert report['splits']['train']['images'] == 0  # Volumes have no image/key.
   assert report['rejects'] == {'validate/irregular_spacing': 4}
-  assert report['skipped'] == {'skip/series_filtered': 5}
+  assert report['skips'] == {'series_filtered': 5}
+  assert report['first_paths']['irregular_spacing'] == [
+      'a/0.dcm', 'a/1.dcm', 'a/2.dcm']
+
+
+def test_first_paths_keep_the_first_in_sort_order_whatever_the_merge():
+  parts = [summary.IngestStats() for _ in range(3)]
+  paths = [f'x/{i:02d}.jpg' for i in range(30)]
+  for i, path in enumerate(reversed(paths)):
+    parts[i % 3].add_reject('truncated', [path])
+  merged = summary.merge_all(parts).to_json([])
+  assert merged['first_paths']['truncated'] == paths[:3]
+  assert merged['rejected_files'] == 30
+
+
+def test_split_warnings_name_one_class_and_missing_classes():
+  report = {'splits': {
+      'train': {'examples': 9, 'labels': {'0': 3, '1': 3, '2': 3}},
+      'eval': {'examples': 2, 'labels': {'0': 2}},
+      'test': {'examples': 2, 'labels': {'0': 1, '1': 1}},
+      'extra': {'examples': 0, 'labels': {}}}}
+  assert summary.split_warnings(report, ['cat', 'dog', 'owl']) == [
+      'split eval holds one class only (cat)',
+      'split test has no owl',
+      'split extra is empty']
+  assert summary.split_warnings(
+      {'splits': {'train': {'examples': 4, 'labels': {'0': 4}}}}) == []

@@ -42,6 +42,7 @@ from tfx.orchestration import metadata
 
 from image_example_gen import DicomExampleGen
 from image_example_gen import ImageFolderExampleGen
+from image_example_gen import console
 from image_example_gen import executor_base
 from image_example_gen import keys
 from image_example_gen import rejects
@@ -393,13 +394,17 @@ class _Run:
     connection = metadata.sqlite_metadata_connection_config(
         str(root / 'metadata.sqlite'))
     handler = _Recorder(logging.WARNING)
-    logging.getLogger().addHandler(handler)
+    # The module loggers, and the console's own (which does not propagate).
+    loggers = (logging.getLogger(), console.logger())
+    for logger in loggers:
+      logger.addHandler(handler)
     try:
       tfx.orchestration.LocalDagRunner().run(tfx.dsl.Pipeline(
           pipeline_name='tables', pipeline_root=str(root / 'pipeline'),
           components=components, metadata_connection_config=connection))
     finally:
-      logging.getLogger().removeHandler(handler)
+      for logger in loggers:
+        logger.removeHandler(handler)
     self.warnings = handler.messages
     self.artifacts = {}
     self.exec_properties = {}

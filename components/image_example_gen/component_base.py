@@ -1,6 +1,6 @@
 """What both ExampleGen components share: spec parameters and defaults."""
 
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Sequence
 
 from tfx import types
 from tfx.components.example_gen import component as example_gen_component
@@ -15,10 +15,12 @@ from tfx.types import standard_component_specs
 from image_example_gen import executor_base
 from image_example_gen import limits
 from image_example_gen import records
+from image_example_gen import rejects
+from image_example_gen import selection
 from image_example_gen import table_params
 
 DEFAULT_PATTERN = '**'
-DEFAULT_MAX_REJECT_FRACTION = 0.05
+DEFAULT_MAX_REJECT_FRACTION = rejects.DEFAULT_MAX_REJECT_FRACTION
 DEFAULT_MAX_PIXELS = limits.DEFAULT_MAX_PIXELS
 DEFAULT_SHARD_SIZE_MB = records.DEFAULT_SHARD_SIZE_MB
 
@@ -29,6 +31,8 @@ SHARED_PARAMETERS = {
     executor_base.MAX_PIXELS_KEY: component_spec.ExecutionParameter(type=int),
     executor_base.SHARD_SIZE_MB_KEY:
         component_spec.ExecutionParameter(type=float),
+    executor_base.IGNORE_PATTERNS_KEY:
+        component_spec.ExecutionParameter(type=List[str], optional=True),
 }
 
 # The metadata table's parameters, named alike in both components
@@ -65,8 +69,10 @@ def single_split_input_config(
 
 
 def shared_params(max_reject_fraction: float, max_pixels: int,
-                  shard_size_mb: float) -> Dict[str, Any]:
+                  shard_size_mb: float,
+                  ignore_patterns: Sequence[str] = ()) -> Dict[str, Any]:
   """The shared parameters, checked (ValueError at construction time)."""
+  selection.Selection(ignore_patterns=ignore_patterns)
   if not 0.0 <= max_reject_fraction <= 1.0:
     raise ValueError('max_reject_fraction must be in [0, 1], got '
                      f'{max_reject_fraction}.')
@@ -76,7 +82,8 @@ def shared_params(max_reject_fraction: float, max_pixels: int,
     raise ValueError(f'shard_size_mb must be positive, got {shard_size_mb!r}.')
   return {executor_base.MAX_REJECT_FRACTION_KEY: max_reject_fraction,
           executor_base.MAX_PIXELS_KEY: max_pixels,
-          executor_base.SHARD_SIZE_MB_KEY: float(shard_size_mb)}
+          executor_base.SHARD_SIZE_MB_KEY: float(shard_size_mb),
+          executor_base.IGNORE_PATTERNS_KEY: list(ignore_patterns) or None}
 
 
 def init_component(

@@ -2,29 +2,49 @@
 
 A `FileConverter` turns one file into Examples, or raises
 `rejects.RejectError`; it knows nothing of Beam. `ConvertFiles` lists the
-files (`listing`), optionally joins each to its row of a metadata table
-(`table_join`), spreads batches of files over the workers, and converts each
-batch in one DoFn call. That call also serializes each Example, assigns its
-output split (`splits`, TFX's hash-bucket rule), groups the records into
+files (`listing`), skips junk by path (`selection`), optionally joins each
+file to its row of a metadata table (`table_join`), groups the files into
+batches by a keyed hash of their paths, and converts each batch in one DoFn
+call. That call also skips junk by content, serializes each Example, assigns
+its output split (`splits`, TFX's hash-bucket rule), groups the records into
 lists per split for the writer, and counts everything into one partial
 `summary.IngestStats` per bundle, so that a file costs no Beam step of its
-own after listing. Every file ends as its Examples in one split or as one
-reject record (or skip record).
+own after listing. Every file ends as its Examples in one split, one reject
+record or one skip record.
 
 The unit of conversion is a file, or, when the executor groups files before
 the join (`group`), a `FileGroup`: files converted together into one Example
 (a DICOM series). A group counts as its files: all of them converted, or all
-rejected with the group's reason.
+rejected (or skipped) with the group's reason.
+
+Record order. A batch holds the units whose keyed hash falls in one of
+ceil(units / batch_size) buckets, in hash order, and the writer keeps the
+order in which batches are converted: consecutive records of a split follow
+neither class nor folder (a reader with a small shuffle buffer sees mixed
+classes), and the same input and salt give the same order on a runner that
+forms the same bundles (DirectRunner does). Only the listed files, not the
+Examples, are grouped.
+
+Progress. Beam's DirectRunner runs a pipeline to its end inside `run()` and
+reports counters only for finished bundles (one per worker and stage here),
+so the launching process cannot read live Beam counters. Instead each
+conversion DoFn writes its running counts (a small JSON file, at most every
+few seconds) under the run's progress folder, the lister writes how many
+files it listed, and the launching process sums them (`console.Progress`).
 """
 
 import abc
 import contextlib
 import dataclasses
+import hashlib
+import hmac
+import json
 import logging
 import os
 import time
 from typing import (Any, Callable, Dict, Iterator, List, Optional, Sequence,
                     Tuple, Union)
+import uuid
 import warnings
 
 import apache_beam as beam
@@ -37,11 +57,13 @@ from apache_beam.utils import windowed_value
 from image_example_gen import example as example_lib
 from image_example_gen import listing
 from image_example_gen import rejects as rejects_lib
+from image_example_gen import selection as selection_lib
 from image_example_gen import splits as splits_lib
 from image_example_gen import summary
 from image_example_gen import table_join
 
 REJECTS = 'rejects'
+SKIPS = 'skips'
 STATS = 'stats'
 DIGESTS = 'digests'
 SPLIT_TAG_PREFIX = 'split:'
@@ -79,8 +101,12 @@ def files_of(unit: Unit) -> Tuple[listing.ListedFile, ...]:
   """The input files a unit of conversion stands for."""
   return unit.files if isinstance(unit, FileGroup) else (unit,)
 
+
 _METRICS_NAMESPACE = 'image_example_gen'
-_PROGRESS_INTERVAL_S = 30.0
+# How often a worker writes its running counts, at most.
+_PROGRESS_INTERVAL_S = 5.0
+# Progress files: per worker `<id>.json`, per input split `listed-<i>.json`.
+LISTED_PREFIX = 'listed-'
 # Output lists per split are handed to the writer at this size.
 _FLUSH_BYTES = 8 * 2**20
 # Loggers of the decoding libraries: their messages about files we reject on
@@ -101,11 +127,14 @@ class Converted:
       byte-identical files (image folders).
     tallies: names counted in the summary, handed to the executor's
       `summary_entries` (e.g. DICOM's 'cropped_to_regions/<rule>').
+    reencoded: the stored image is a re-encoding, not the file's own bytes
+      (image folders; counted in the summary's `reencoded_files`).
   """
   examples: List[example_lib.Example]
   repaired: str = ''
   content_digest: str = ''
   tallies: Tuple[str, ...] = ()
+  reencoded: bool = False
 
 
 class FileConverter(abc.ABC):
@@ -133,6 +162,15 @@ class FileConverter(abc.ABC):
     return None
 
   @abc.abstractmethod
+  def sniff(self, head: bytes) -> bool:
+    """Whether a file starting with `head` may be an input of this converter.
+
+    `head` is the file's first `selection.SNIFF_BYTES` bytes (fewer for a
+    shorter file). Asked only for files whose name says 'not an image'
+    (`selection.may_be_junk`): False skips the file as `non_image_file`.
+    """
+
+  @abc.abstractmethod
   def convert(self, item: Unit, row: Optional[table_join.Row]) -> Converted:
     """The Examples of `item`, with its table row if a table is joined.
 
@@ -156,6 +194,32 @@ def read_file(item: listing.ListedFile) -> bytes:
                                   f'{type(e).__name__}: {e}') from e
   check_size(item, len(data))
   return data
+
+
+def read_head(item: listing.ListedFile) -> bytes:
+  """The file's first `selection.SNIFF_BYTES`; rejects it if unreadable."""
+  try:
+    with open_file(item.path) as f:
+      return f.read(selection_lib.SNIFF_BYTES)
+  except OSError as e:
+    raise rejects_lib.RejectError(rejects_lib.UNREADABLE,
+                                  f'{type(e).__name__}: {e}') from e
+
+
+def order_key(salt: str, rel_path: str) -> int:
+  """A file's place in the written order: a keyed hash of its path."""
+  digest = hmac.new(salt.encode('utf-8'), f'order\x00{rel_path}'.encode(
+      'utf-8'), hashlib.sha256).digest()
+  return int.from_bytes(digest[:8], 'big')
+
+
+def write_progress(path: str, counts: Dict[str, int]) -> None:
+  """Writes a progress file (any Beam filesystem); never fails the job."""
+  try:
+    with FileSystems.create(path) as f:
+      f.write(json.dumps(counts).encode('utf-8'))
+  except Exception:  # pylint: disable=broad-except
+    logging.debug('Cannot write progress to %s', path, exc_info=True)
 
 
 def check_size(item: listing.ListedFile, size: int) -> None:
@@ -210,25 +274,34 @@ def _first_bytes(example: example_lib.Example, key: str) -> bytes:
   return feature.bytes_list.value[0] if feature and feature.bytes_list.value else b''
 
 
+Records = List[Union[rejects_lib.Reject, rejects_lib.Skip]]
+Outcome = Union[Converted, Records]
+
+
 class _ConvertBatchFn(beam.DoFn):
   """Converts batches of (file, join result); routes Examples by split."""
 
   def __init__(self, converters: Sequence[FileConverter],
-               assigners: Sequence[splits_lib.SplitAssigner], group_key: str):
+               assigners: Sequence[splits_lib.SplitAssigner], group_key: str,
+               progress_dir: str):
     self._converters = tuple(converters)
     self._assigners = tuple(assigners)
     self._group_key = group_key
+    self._progress_dir = progress_dir
     self._files = Metrics.counter(_METRICS_NAMESPACE, 'files_read')
     self._bytes = Metrics.counter(_METRICS_NAMESPACE, 'bytes_read')
     self._examples = Metrics.counter(_METRICS_NAMESPACE, 'examples_written')
     self._rejected = Metrics.counter(_METRICS_NAMESPACE, 'files_rejected')
+    self._skipped = Metrics.counter(_METRICS_NAMESPACE, 'files_skipped')
 
   def setup(self):
     _silence_gdcm()
     for converter in self._converters:
       converter.setup()
-    self._start = self._last_report = time.monotonic()
-    self._done = self._failed = 0
+    self._progress_path = os.path.join(self._progress_dir,
+                                       f'{uuid.uuid4().hex}.json')
+    self._last_report = time.monotonic()
+    self._progress = {'converted': 0, 'rejected': 0, 'skipped': 0}
 
   def start_bundle(self):
     self._stats = summary.IngestStats()
@@ -241,9 +314,10 @@ class _ConvertBatchFn(beam.DoFn):
       for index, item, joined in batch:
         self._files.inc(len(files_of(item)))
         result = self._convert_one(self._converters[index], item, joined)
-        if isinstance(result, list):  # Rejects, one per file.
-          outputs.extend(beam.pvalue.TaggedOutput(REJECTS, reject)
-                         for reject in result)
+        if isinstance(result, list):  # A record per file.
+          outputs.extend(beam.pvalue.TaggedOutput(
+              SKIPS if isinstance(record, rejects_lib.Skip) else REJECTS,
+              record) for record in result)
           continue
         split = self._add(self._assigners[index], item, result)
         if result.content_digest:
@@ -259,27 +333,32 @@ class _ConvertBatchFn(beam.DoFn):
     for output in self._flush():
       yield beam.pvalue.TaggedOutput(output.tag, _in_global_window(output.value))
     yield _in_global_window(self._stats)
+    write_progress(self._progress_path, self._progress)
 
   def _convert_one(self, converter: FileConverter, item: Unit,
-                   joined: Optional[table_join.JoinResult]):
-    """Converted, or the Rejects of the unit's files."""
+                   joined: Optional[table_join.JoinResult]) -> Outcome:
+    """Converted, or the records (rejects or skips) of the unit's files."""
     try:
       if item.problem:
         raise rejects_lib.RejectError(rejects_lib.UNREADABLE, item.problem)
+      if (not isinstance(item, FileGroup) and
+          selection_lib.may_be_junk(item.rel_path) and
+          not converter.sniff(read_head(item))):
+        raise rejects_lib.RejectError(rejects_lib.NON_IMAGE_FILE)
       row = None
       if joined is not None:
         row = joined.row_or_raise()
       return converter.convert(item, row)
     except rejects_lib.RejectError as e:
       self._stats.tally(e.tallies)
-      return self._reject(item, e.reason, e.detail)
+      return self._records(item, e.reason, e.detail)
     except Exception as e:  # pylint: disable=broad-except
       # A bug or an exotic file: one reject, never a failed job.
       logging.warning('Unexpected %s converting %s: %s (traceback at DEBUG)',
                       type(e).__name__, item.rel_path, e)
       logging.debug('Traceback of %s', item.rel_path, exc_info=True)
-      return self._reject(item, rejects_lib.UNDECODABLE,
-                          f'{type(e).__name__}: {e}')
+      return self._records(item, rejects_lib.UNDECODABLE,
+                           f'{type(e).__name__}: {e}')
 
   def _add(self, assigner: splits_lib.SplitAssigner, item: Unit,
            result: Converted) -> str:
@@ -312,11 +391,11 @@ class _ConvertBatchFn(beam.DoFn):
     image_key, group_key, series_key = keys
     self._stats.add_file(split, item.size, image_key, group_key, labels,
                          len(result.examples), result.repaired, files,
-                         series_key)
+                         series_key, result.reencoded)
     self._stats.tally(result.tallies)
     self._examples.inc(len(result.examples))
     self._bytes.inc(item.size)
-    self._done += files
+    self._progress['converted'] += files
     return split
 
   def _flush(self) -> Iterator[beam.pvalue.TaggedOutput]:
@@ -325,30 +404,31 @@ class _ConvertBatchFn(beam.DoFn):
     self._buffers = {}
     self._buffered = 0
 
-  def _reject(self, item: Unit, reason: str,
-              detail: str) -> List[rejects_lib.Reject]:
-    """One Reject (or skip record) per file of `item`, counted."""
-    files = files_of(item)
-    if not rejects_lib.is_skip(reason):
-      self._rejected.inc(len(files))
-    Metrics.counter(_METRICS_NAMESPACE, f'rejects_{reason}').inc(len(files))
-    self._failed += len(files)
-    self._stats.add_reject(reason, len(files))
-    logging.info('%s %s%s: %s (%s)',
-                 'Skipped' if rejects_lib.is_skip(reason) else 'Rejected',
-                 item.rel_path,
-                 f' and {len(files) - 1} more files of its group'
-                 if len(files) > 1 else '', reason, detail[:200])
-    return [rejects_lib.Reject(f.rel_path, reason, detail) for f in files]
+  def _records(self, item: Unit, reason: str, detail: str) -> Records:
+    """One Reject, or Skip for a skip reason, per file of `item`, counted."""
+    paths = [f.rel_path for f in files_of(item)]
+    group = (f' and {len(paths) - 1} more files of its group'
+             if len(paths) > 1 else '')
+    if rejects_lib.is_skip(reason):
+      self._skipped.inc(len(paths))
+      self._progress['skipped'] += len(paths)
+      self._stats.add_skip(reason, paths)
+      logging.debug('Skipped %s%s: %s (%s)', item.rel_path, group, reason,
+                    detail[:200])
+      return [rejects_lib.Skip(path, reason, detail) for path in paths]
+    self._rejected.inc(len(paths))
+    Metrics.counter(_METRICS_NAMESPACE, f'rejects_{reason}').inc(len(paths))
+    self._progress['rejected'] += len(paths)
+    self._stats.add_reject(reason, paths)
+    logging.info('Rejected %s%s: %s (%s)', item.rel_path, group, reason,
+                 detail[:200])
+    return [rejects_lib.Reject(path, reason, detail) for path in paths]
 
   def _report_progress(self) -> None:
     now = time.monotonic()
     if now - self._last_report >= _PROGRESS_INTERVAL_S:
       self._last_report = now
-      total = self._done + self._failed
-      logging.info('Worker %d: %d files (%d converted, %d rejected), '
-                   '%.1f files/s.', os.getpid(), total, self._done,
-                   self._failed, total / (now - self._start))
+      write_progress(self._progress_path, self._progress)
 
 
 def _in_global_window(value: Any) -> windowed_value.WindowedValue:
@@ -357,26 +437,67 @@ def _in_global_window(value: Any) -> windowed_value.WindowedValue:
 
 
 class _ListFn(beam.DoFn):
+  """Lists an input split's pattern; skips junk by path (no file is opened)."""
 
-  def __init__(self, input_base: str, excluded: Sequence[str]):
+  def __init__(self, input_base: str, excluded: Sequence[str],
+               selection: selection_lib.Selection, progress_dir: str):
     self._input_base = input_base
     self._excluded = frozenset(excluded)
+    self._selection = selection
+    self._progress_dir = progress_dir
+
+  def start_bundle(self):
+    self._stats = summary.IngestStats()
 
   def process(self, indexed_pattern: Tuple[int, str]):
     index, pattern = indexed_pattern
+    listed = 0
     for item in listing.list_files(self._input_base, pattern):
-      if item.rel_path not in self._excluded:
+      reason = (rejects_lib.METADATA_FILE if item.rel_path in self._excluded
+                else self._selection.path_skip(item.rel_path))
+      if reason:
+        self._stats.add_skip(reason, [item.rel_path])
+        yield beam.pvalue.TaggedOutput(
+            SKIPS, rejects_lib.Skip(item.rel_path, reason))
+      else:
+        listed += 1
         yield index, item
+    write_progress(
+        os.path.join(self._progress_dir, f'{LISTED_PREFIX}{index}.json'),
+        {'files': listed})
+
+  def finish_bundle(self):
+    yield beam.pvalue.TaggedOutput(STATS, _in_global_window(self._stats))
+
+
+class _KeyByBatchFn(beam.DoFn):
+  """(batch, (order, path, item)): ceil(files / batch_size) hash buckets."""
+
+  def __init__(self, salt: str, batch_size: int):
+    self._salt = salt
+    self._batch_size = batch_size
+
+  def process(self, item, num_files):
+    order = order_key(self._salt, item[1].rel_path)
+    batches = max(1, -(-num_files // self._batch_size))
+    yield order % batches, (order, item[1].rel_path, item)
+
+
+def _in_order(batch: Tuple[int, Any]) -> List[Item]:
+  _, keyed = batch
+  return [item for _, _, item in sorted(keyed, key=lambda k: k[:2])]
 
 
 @beam.ptransform_fn
 def ConvertFiles(  # pylint: disable=invalid-name
     pipeline: beam.Pipeline, input_base: str, patterns: Sequence[str],
     converters: Sequence[FileConverter],
-    assigners: Sequence[splits_lib.SplitAssigner],
+    assigners: Sequence[splits_lib.SplitAssigner], salt: str,
+    progress_dir: str,
     join: Optional[Callable[[beam.PCollection], Dict[str, beam.PCollection]]]
-    = None, excluded: Sequence[str] = (), batch_size: int = 32,
-    group_key: str = '',
+    = None, excluded: Sequence[str] = (),
+    selection: selection_lib.Selection = selection_lib.Selection(),
+    batch_size: int = 32, group_key: str = '',
     group: Optional[Callable[[beam.PCollection], beam.PCollection]] = None
 ) -> Dict[str, beam.PCollection]:
   """Lists every input split pattern and converts every file.
@@ -387,11 +508,16 @@ def ConvertFiles(  # pylint: disable=invalid-name
     patterns: the input splits' globs below `input_base`.
     converters: per input split, what turns a file into Examples.
     assigners: per input split, the output split of each Example.
+    salt: the key of the hash that orders the files.
+    progress_dir: where workers write their running counts.
     join: if set, joins (split index, ListedFile) to a metadata table (a
       `table_join.JoinTable` applied to the listed files); its outputs other
       than 'items' are returned as they are.
-    excluded: paths below `input_base` that are not inputs (a metadata file).
-    batch_size: units per DoFn call (and per unit of work of a worker).
+    excluded: paths below `input_base` that are not inputs (the metadata
+      table): skipped as `metadata_file`.
+    selection: which files are junk, by path.
+    batch_size: units per DoFn call (and per unit of work of a worker), on
+      average.
     group_key: the feature counted as `patients` in the summary.
     group: if set, turns the listed (split index, ListedFile) into (split
       index, unit) before the join, a unit being a `FileGroup` of files
@@ -400,13 +526,16 @@ def ConvertFiles(  # pylint: disable=invalid-name
 
   Returns:
     `SPLIT_TAG_PREFIX + <split>`: lists of serialized Examples per output
-    split; REJECTS: Reject records; STATS: one summary.IngestStats per
-    bundle; DIGESTS: lists of (content digest, split); and the join's
-    outputs.
+    split; REJECTS: Reject records; SKIPS: Skip records; STATS:
+    summary.IngestStats partials; DIGESTS: lists of (content digest, split);
+    and the join's outputs.
   """
-  files = (pipeline
-           | 'Patterns' >> beam.Create(list(enumerate(patterns)))
-           | 'List' >> beam.ParDo(_ListFn(input_base, excluded)))
+  listed = (pipeline
+            | 'Patterns' >> beam.Create(list(enumerate(patterns)))
+            | 'List' >> beam.ParDo(_ListFn(
+                input_base, excluded, selection, progress_dir)).with_outputs(
+                    SKIPS, STATS, main='files'))
+  files = listed['files']
   if group is not None:
     files = files | 'Group' >> group
   joined = {}
@@ -416,18 +545,24 @@ def ConvertFiles(  # pylint: disable=invalid-name
     joined = dict(files | 'Join' >> join)
     items = joined.pop('items')
   names = sorted({name for assigner in assigners for name in assigner.names})
+  num_files = items | 'CountFiles' >> beam.combiners.Count.Globally()
   converted = (
       items
-      | 'Batch' >> beam.BatchElements(min_batch_size=batch_size,
-                                      max_batch_size=batch_size)
-      # Listing yields every file from one bundle: spread them over workers.
-      | 'Reshuffle' >> beam.Reshuffle()
+      # The group spreads the batches over the workers, in hash order.
+      | 'KeyByBatch' >> beam.ParDo(_KeyByBatchFn(salt, batch_size),
+                                   beam.pvalue.AsSingleton(num_files))
+      | 'GroupBatches' >> beam.GroupByKey()
+      | 'InOrder' >> beam.Map(_in_order)
       | 'Convert' >> beam.ParDo(
-          _ConvertBatchFn(converters, assigners, group_key)).with_outputs(
-              REJECTS, DIGESTS, *(SPLIT_TAG_PREFIX + n for n in names),
-              main=STATS))
+          _ConvertBatchFn(converters, assigners, group_key,
+                          progress_dir)).with_outputs(
+              REJECTS, SKIPS, DIGESTS,
+              *(SPLIT_TAG_PREFIX + n for n in names), main=STATS))
   outputs = {tag: converted[tag] for tag in
              (REJECTS, DIGESTS, *(SPLIT_TAG_PREFIX + n for n in names))}
-  outputs[STATS] = converted[STATS]
+  outputs[SKIPS] = ((listed[SKIPS], converted[SKIPS])
+                    | 'AllSkips' >> beam.Flatten())
+  outputs[STATS] = ((listed[STATS], converted[STATS])
+                    | 'AllStats' >> beam.Flatten())
   outputs.update(joined)
   return outputs

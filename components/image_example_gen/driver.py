@@ -125,7 +125,7 @@ class _RecursiveInputProcessor(input_processor.FileBasedInputProcessor):
             self.get_pattern_for_span_version(split.pattern, span, version))
         for split in self._splits
     ]
-    salt = keys.salt_fingerprint(keys.resolve_salt())
+    salt = keys.salt_fingerprint(keys.resolve_salt(warn=False))
     return '\n'.join(files + [f'salt:{salt}'])
 
   def _input_base(self) -> str:

@@ -1,23 +1,31 @@
 """What both ExampleGen executors share around TFX's BaseExampleGenExecutor.
 
 The executor runs one Beam pipeline: list, (join,) convert, write the Split-*
-shards (`records`), the reject records and the summary parts; afterwards it
-turns the summary into the log table, the artifact's custom properties,
+shards (`records`), the reject and skip records and the summary parts, while
+a thread prints progress on long runs; afterwards it turns the summary into
+the console lines (`console`), the artifact's custom properties,
 `ingest_summary.json`, and the `max_reject_fraction` check (docs/design.md).
 
 Layout of the Examples artifact:
   Split-<name>/data_tfrecord-*.gz   the Examples (TFX's own layout)
   rejects/rejects-*.jsonl           one JSON reject record per line
-  ingest_summary.json               counts by split, label and reject reason
+  skipped/skipped-*.jsonl           one JSON skip record per line (junk)
+  ingest_summary.json               counts by split, label, reject and skip reason
+
+TFX deletes the output folder of a failed execution. When the component
+fails (too many rejects, or no input at all), `rejects/`, `skipped/` and
+`ingest_summary.json` are moved first to `<uri>-failed/` beside it (e.g.
+`<pipeline_root>/<component>/examples/<execution id>-failed/`), which the
+error names.
 """
 
 import abc
 import json
-import logging
 import os
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 import apache_beam as beam
+from apache_beam.io.filesystems import FileSystems
 from tfx.components.example_gen import utils as example_gen_utils
 from tfx.components.util import examples_utils
 from tfx.dsl.components.base import base_beam_executor
@@ -27,22 +35,31 @@ from tfx.types import artifact_utils
 from tfx.types import standard_component_specs
 from tfx.utils import proto_utils
 
+from image_example_gen import console
 from image_example_gen import conversion
+from image_example_gen import keys
 from image_example_gen import listing
 from image_example_gen import outputs as outputs_lib
 from image_example_gen import records
 from image_example_gen import rejects as rejects_lib
+from image_example_gen import selection as selection_lib
 from image_example_gen import splits as splits_lib
 from image_example_gen import storage
 from image_example_gen import table_join
 from image_example_gen import table_keys
 from image_example_gen import tables as tables_lib
+from image_example_gen import summary as summary_lib
 
 MAX_REJECT_FRACTION_KEY = 'max_reject_fraction'
 SHARD_SIZE_MB_KEY = 'shard_size_mb'
 MAX_PIXELS_KEY = 'max_pixels'
-SUMMARY_FILE = 'ingest_summary.json'
+IGNORE_PATTERNS_KEY = 'ignore_patterns'
+ALLOWED_EXTENSIONS_KEY = 'allowed_extensions'
+SUMMARY_FILE = outputs_lib.SUMMARY_FILE
+# Where a failed run's rejects, skips and summary are kept: <uri> + this.
+FAILED_SUFFIX = '-failed'
 _PARTS_DIR = '.ingest_parts'
+_PROGRESS_DIR = 'progress'
 _TEMP_DIR = '.temp_shards'
 
 
@@ -66,6 +83,7 @@ class ImageExampleGenExecutor(base_beam_executor.BaseBeamExecutor, abc.ABC):
   step per batch of files (`conversion.ConvertFiles`).
   """
 
+  component_name = 'ExampleGen'  # Names it on the console outside a pipeline.
   group_key = ''  # The feature counted as `patients` in the summary.
   writes_vocabulary = False  # Writes the join's label vocabulary file.
   # Set by `prepare`: per input split, its metadata table (None: none);
@@ -108,16 +126,6 @@ class ImageExampleGenExecutor(base_beam_executor.BaseBeamExecutor, abc.ABC):
     return sorted({below(spec.path, self._input_base) for spec in self.tables
                    if spec} - {None})
 
-  def table_folder(self, path: str, key_source: str) -> str:
-    """Where the relative paths of the one table at `path` start.
-
-    Its own folder when it is inside `input_base` and holds relative paths
-    (Hugging Face's convention), else `input_base` ('').
-    """
-    rel_path = below(path, self._input_base)
-    if rel_path is None or key_source != table_keys.RELATIVE_PATH:
-      return ''
-    return listing.fixed_prefix(rel_path)
 
   def make_group(self, exec_properties: Dict[str, Any],
                  converters: Sequence[conversion.FileConverter]
@@ -130,7 +138,7 @@ class ImageExampleGenExecutor(base_beam_executor.BaseBeamExecutor, abc.ABC):
   def Do(self, input_dict: Dict[str, List[artifact.Artifact]],
          output_dict: Dict[str, List[artifact.Artifact]],
          exec_properties: Dict[str, Any]) -> None:
-    """Converts every input file into Examples or a reject record."""
+    """Converts every input file into Examples, a reject or a skip record."""
     self._log_startup(input_dict, output_dict, exec_properties)
     examples = artifact_utils.get_single_instance(
         output_dict[standard_component_specs.EXAMPLES_KEY])
@@ -145,6 +153,7 @@ class ImageExampleGenExecutor(base_beam_executor.BaseBeamExecutor, abc.ABC):
     self._output_uri = examples.uri
     self._input_base = normalize_input_base(
         exec_properties[standard_component_specs.INPUT_BASE_KEY])
+    self._salt = keys.resolve_salt()
     input_config, output_config = self.resolve_splits(
         exec_properties, input_config, output_config)
     exec_properties = {
@@ -163,24 +172,29 @@ class ImageExampleGenExecutor(base_beam_executor.BaseBeamExecutor, abc.ABC):
                   for pattern in patterns]
     assigners = _assigners(input_config, output_config, split_names)
     parts_dir = os.path.join(examples.uri, _PARTS_DIR)
+    progress_dir = os.path.join(parts_dir, _PROGRESS_DIR)
     temp_dir = os.path.join(examples.uri, _TEMP_DIR)
     storage.makedirs(parts_dir)
+    storage.makedirs(progress_dir)
     shard_bytes = int(float(exec_properties.get(SHARD_SIZE_MB_KEY) or
                             records.DEFAULT_SHARD_SIZE_MB) * 2**20)
     split_uris = {name: artifact_utils.get_split_uri([examples], name)
                   for name in split_names}
     group = self.make_group(exec_properties, converters)
+    component = self._component_id()
     try:
-      with self._make_beam_pipeline() as pipeline:
-        outputs = pipeline | 'ConvertFiles' >> conversion.ConvertFiles(
-            self._input_base, patterns, converters, assigners,
-            self.make_join(exec_properties, converters),
-            self.excluded_paths(), group_key=self.group_key, group=group,
-            **({'batch_size': 1} if group is not None else {}))
-        _ = outputs | 'WriteOutputs' >> outputs_lib.WriteOutputs(  # pylint: disable=no-value-for-parameter
-            split_uris, examples.uri, parts_dir, temp_dir, shard_bytes,
-            self.list_table_keys(),
-            examples.uri if self.writes_vocabulary else None)
+      with console.Progress(component, lambda: read_progress(progress_dir)):
+        with self._make_beam_pipeline() as pipeline:
+          outputs = pipeline | 'ConvertFiles' >> conversion.ConvertFiles(
+              self._input_base, patterns, converters, assigners, self._salt,
+              progress_dir, self.make_join(exec_properties, converters),
+              self.excluded_paths(), selection(exec_properties),
+              group_key=self.group_key, group=group,
+              **({'batch_size': 1} if group is not None else {}))
+          _ = outputs | 'WriteOutputs' >> outputs_lib.WriteOutputs(  # pylint: disable=no-value-for-parameter
+              split_uris, examples.uri, parts_dir, temp_dir, shard_bytes,
+              self.list_table_keys(),
+              examples.uri if self.writes_vocabulary else None)
     except Exception as e:
       raise RuntimeError(
           f'The Beam pipeline converting {self._input_base} failed: '
@@ -190,16 +204,29 @@ class ImageExampleGenExecutor(base_beam_executor.BaseBeamExecutor, abc.ABC):
     examples_utils.set_payload_format(examples,
                                       example_gen_pb2.FORMAT_TF_EXAMPLE)
     examples_utils.set_file_format(examples, 'tfrecords_gzip')
-    summary, reject_counts = self._summarize(parts_dir)
+    summary = self._summarize(parts_dir)
     storage.remove_tree(parts_dir)
+    if storage.exists(temp_dir):
+      storage.remove_tree(temp_dir)  # Each split removed its own folder in it.
     entries = self.summary_entries(exec_properties, summary.pop('tallies'))
     summary.update(entries)
-    for line in format_summary(summary, reject_counts):
-      logging.info('%s', line)
+    for line in console.summary_lines(component, self._input_base,
+                                      examples.uri, summary,
+                                      read_vocabulary(examples.uri)):
+      console.logger().info('%s', line)
     _record(examples, summary, entries)
-    rejects_lib.check_reject_fraction(
-        reject_counts, summary['converted_files'],
-        float(exec_properties[MAX_REJECT_FRACTION_KEY]))
+    error = _limit_error(summary, patterns, self._input_base, examples.uri,
+                         float(exec_properties[MAX_REJECT_FRACTION_KEY]))
+    if error:
+      keep_failed_run(examples.uri)
+      raise RuntimeError(error)
+
+  def _component_id(self) -> str:
+    """The node id in the pipeline (e.g. 'ImageFolderExampleGen')."""
+    node = getattr(self._context, 'pipeline_node', None)
+    if node is not None and node.node_info.id:
+      return node.node_info.id
+    return self.component_name
 
   def list_table_keys(self) -> bool:
     """Whether the summary may list keys of rows without a file.
@@ -222,13 +249,9 @@ class ImageExampleGenExecutor(base_beam_executor.BaseBeamExecutor, abc.ABC):
     del exec_properties, tallies
     return {}
 
-  def _summarize(
-      self, parts_dir: str
-  ) -> Tuple[Dict[str, Any], Dict[Tuple[str, str], int]]:
-    """The run's summary, and the reject counts by (stage, reason)."""
+  def _summarize(self, parts_dir: str) -> Dict[str, Any]:
+    """The run's summary, from the parts the pipeline wrote."""
     summary = _read_json(os.path.join(parts_dir, outputs_lib.STATS_PART))
-    reject_counts = {tuple(key.split('/', 1)): n
-                     for key, n in summary['rejects'].items()}
     duplicates = _read_json(
         os.path.join(parts_dir, outputs_lib.DUPLICATES_PART))
     if duplicates and self.counts_duplicates():
@@ -237,8 +260,8 @@ class ImageExampleGenExecutor(base_beam_executor.BaseBeamExecutor, abc.ABC):
     if table:
       summary['metadata'] = table
       for line in table_join.summary_warnings(table):
-        logging.warning('%s', line)
-    return summary, reject_counts
+        console.logger().warning('%s', line)
+    return summary
 
   def counts_duplicates(self) -> bool:
     """Whether converters report content digests (byte-identical files)."""
@@ -269,6 +292,18 @@ def input_patterns(exec_properties: Dict[str, Any]) -> List[str]:
   return [split.pattern for split in input_config.splits]
 
 
+def table_folder(path: str, input_base: str, key_source: str) -> str:
+  """Where the relative paths of the one table at `path` start.
+
+  Its own folder when it is inside `input_base` and holds relative paths
+  (Hugging Face's convention), else `input_base` ('').
+  """
+  rel_path = below(path, input_base)
+  if rel_path is None or key_source != table_keys.RELATIVE_PATH:
+    return ''
+  return listing.fixed_prefix(rel_path)
+
+
 def below(path: str, input_base: str) -> Optional[str]:
   """`path` relative to `input_base`, or None when it is not inside it."""
   if listing.is_local(path):
@@ -292,38 +327,102 @@ def normalize_input_base(input_base: str) -> str:
   return os.path.abspath(input_base)
 
 
-def read_rejects(examples_uri: str) -> List[rejects_lib.Reject]:
-  """All reject records written into an Examples artifact."""
+def _read_records(folder: str, record_class) -> list:
   found = []
-  pattern = os.path.join(examples_uri, rejects_lib.REJECTS_DIR, '*.jsonl')
-  for path in storage.glob(pattern):
+  for path in storage.glob(os.path.join(folder, '*.jsonl')):
     with conversion.open_file(path) as f:
-      found.extend(rejects_lib.Reject.from_json(line) for line in
+      found.extend(record_class.from_json(line) for line in
                    f.read().decode('utf-8').splitlines() if line.strip())
   return found
 
 
-def format_summary(summary: Mapping[str, Any],
-                   reject_counts: Mapping[Tuple[str, str], int]) -> List[str]:
-  """The end-of-run table: files, splits with labels and patients, rejects."""
-  lines = [f'Ingestion summary: {summary["input_files"]} input files, '
-           f'{summary["converted_files"]} converted into '
-           f'{summary["examples"]} Examples, {summary["rejected_files"]} '
-           f'rejected, {summary.get("skipped_files", 0)} skipped.']
-  lines.append(f'{"split":<10} {"examples":>9} {"images":>8} {"series":>8} '
-               f'{"patients":>9}  labels')
-  for name, split in summary['splits'].items():
-    labels = ' '.join(f'{k}:{v}' for k, v in split['labels'].items())
-    lines.append(f'{name:<10} {split["examples"]:>9} {split["images"]:>8} '
-                 f'{split.get("series", 0):>8} {split["patients"]:>9}  '
-                 f'{labels}')
-  lines.extend(rejects_lib.format_summary(reject_counts))
-  for key in sorted(set(summary) - {'input_files', 'converted_files',
-                                    'rejected_files', 'skipped_files',
-                                    'examples', 'series', 'splits',
-                                    'rejects'}):
-    lines.append(f'{key}: {json.dumps(summary[key], sort_keys=True)}')
-  return lines
+def read_rejects(examples_uri: str) -> List[rejects_lib.Reject]:
+  """All reject records of an Examples artifact (or of a kept failed run)."""
+  return _read_records(os.path.join(examples_uri, rejects_lib.REJECTS_DIR),
+                       rejects_lib.Reject)
+
+
+def read_skips(examples_uri: str) -> List[rejects_lib.Skip]:
+  """All skip records of an Examples artifact (or of a kept failed run)."""
+  return _read_records(os.path.join(examples_uri, rejects_lib.SKIPPED_DIR),
+                       rejects_lib.Skip)
+
+
+def selection(exec_properties: Dict[str, Any]) -> selection_lib.Selection:
+  """The junk rules of the component's `ignore_patterns` (and extensions)."""
+  return selection_lib.Selection(
+      allowed_extensions=list_property(exec_properties,
+                                       ALLOWED_EXTENSIONS_KEY),
+      ignore_patterns=list_property(exec_properties, IGNORE_PATTERNS_KEY))
+
+
+def read_progress(progress_dir: str) -> Tuple[int, Optional[int]]:
+  """(files converted, rejected or skipped so far; files listed or None)."""
+  done, listed, lists = 0, 0, 0
+  (match,) = FileSystems.match([os.path.join(progress_dir, '*.json')])
+  for metadata in match.metadata_list:
+    with conversion.open_file(metadata.path) as f:
+      counts = json.loads(f.read() or '{}')
+    if os.path.basename(metadata.path).startswith(conversion.LISTED_PREFIX):
+      listed += counts.get('files', 0)
+      lists += 1
+    else:
+      done += sum(counts.values())
+  return done, (listed if lists else None)
+
+
+def read_vocabulary(examples_uri: str) -> List[str]:
+  """The artifact's class names in label order ([] without a vocabulary)."""
+  path = os.path.join(examples_uri, outputs_lib.VOCABULARY_FILE)
+  if not storage.exists(path):
+    return []
+  with conversion.open_file(path) as f:
+    return f.read().decode('utf-8').splitlines()
+
+
+def failed_run_dir(examples_uri: str) -> str:
+  """Where a failed run's records and summary are kept (see module doc)."""
+  return examples_uri.rstrip('/') + FAILED_SUFFIX
+
+
+def keep_failed_run(examples_uri: str) -> str:
+  """Moves rejects/, skipped/ and the summary where TFX does not delete them."""
+  kept = failed_run_dir(examples_uri)
+  sources, targets = [], []
+  for name in (rejects_lib.REJECTS_DIR, rejects_lib.SKIPPED_DIR):
+    (match,) = FileSystems.match([os.path.join(examples_uri, name, '*')])
+    if match.metadata_list:
+      FileSystems.mkdirs(os.path.join(kept, name))
+    for metadata in match.metadata_list:
+      sources.append(metadata.path)
+      targets.append(os.path.join(kept, name,
+                                  os.path.basename(metadata.path)))
+  summary = os.path.join(examples_uri, SUMMARY_FILE)
+  if FileSystems.exists(summary):
+    if not FileSystems.exists(kept):
+      FileSystems.mkdirs(kept)
+    sources.append(summary)
+    targets.append(os.path.join(kept, SUMMARY_FILE))
+  if sources:
+    FileSystems.rename(sources, targets)
+  return kept
+
+
+def _limit_error(summary: Mapping[str, Any], patterns: Sequence[str],
+                 input_base: str, examples_uri: str,
+                 max_fraction: float) -> Optional[str]:
+  """Why the run fails: no input at all, or over max_reject_fraction."""
+  kept = failed_run_dir(examples_uri)
+  if not summary['input_files']:
+    skipped = summary.get('skipped_files', 0)
+    return (f'No input files in {input_base} (patterns {list(patterns)})'
+            + (f': all {skipped} matched files were skipped, '
+               f'{rejects_lib.top_reasons(summary["skips"], summary["first_paths"])}'
+               f' (the skip records are kept in {kept})' if skipped else '')
+            + '.')
+  return rejects_lib.reject_limit_error(
+      summary_lib.reasons(summary['rejects']), summary['converted_files'],
+      max_fraction, summary.get('first_paths', {}), kept)
 
 
 def _record(examples: artifact.Artifact, summary: Dict[str, Any],
@@ -332,12 +431,12 @@ def _record(examples: artifact.Artifact, summary: Dict[str, Any],
   outputs_lib.write_text(os.path.join(examples.uri, SUMMARY_FILE),
                          json.dumps(summary, indent=2, sort_keys=True))
   for key in ('input_files', 'converted_files', 'rejected_files',
-              'skipped_files', 'examples', 'series'):
+              'skipped_files', 'examples', 'series', 'reencoded_files'):
     examples.set_int_custom_property(f'num_{key}', summary[key])
   examples.set_string_custom_property(
       'reject_counts', json.dumps(summary['rejects'], sort_keys=True))
   examples.set_string_custom_property(
-      'skip_counts', json.dumps(summary['skipped'], sort_keys=True))
+      'skip_counts', json.dumps(summary['skips'], sort_keys=True))
   examples.set_string_custom_property(
       'split_counts', json.dumps(summary['splits'], sort_keys=True))
   examples.set_int_custom_property('num_repaired_files',

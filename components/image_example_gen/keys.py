@@ -7,25 +7,32 @@ but not reversed by anyone without the salt.
 
 import hashlib
 import hmac
-import logging
 import os
 from typing import Optional
+
+from image_example_gen import console
 
 SALT_ENV_VAR = 'IMAGE_EXAMPLE_GEN_SALT'
 # Public, hence only a fallback: short ids hashed with it can be brute-forced.
 DEFAULT_SALT = 'image-example-gen-public-default-salt'
 
 
-def resolve_salt(env_var: str = SALT_ENV_VAR) -> str:
-  """Returns the salt from `env_var`, or the public default with a warning."""
+def resolve_salt(env_var: str = SALT_ENV_VAR, warn: bool = True) -> str:
+  """Returns the salt from `env_var`, or the public default.
+
+  Without a salt, `warn` prints a warning on the console (`console.logger`);
+  the executors ask with it, the driver (which only fingerprints the salt)
+  without, so that a run warns once.
+  """
   salt = os.environ.get(env_var)
   if salt:
     return salt
-  logging.warning(
-      'No salt in $%s: identifiers are hashed with the public default salt. '
-      'Short ids (patient ids, file names) hashed with a public salt can be '
-      'reversed by trying every candidate; set $%s to a secret for real data.',
-      env_var, env_var)
+  if warn:
+    console.logger().warning(
+        'Warning: no salt in $%s: identifiers are hashed with the public '
+        'default salt. Short ids (patient ids, file names) hashed with a '
+        'public salt can be reversed by trying every candidate; set $%s to '
+        'a secret for real data.', env_var, env_var)
   return DEFAULT_SALT
 
 

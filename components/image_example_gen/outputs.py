@@ -1,4 +1,4 @@
-"""The Beam steps after conversion: Split shards, rejects, summary parts.
+"""The Beam steps after conversion: Split shards, rejects, skips, summary parts.
 
 Free of TFX and TensorFlow imports on purpose: Beam workers unpickle every
 function and class used in a pipeline step, importing the module that
@@ -25,6 +25,7 @@ STATS_PART = 'stats.json'
 TABLE_PART = 'table.json'
 DUPLICATES_PART = 'duplicates.json'
 VOCABULARY_FILE = 'label_vocabulary.txt'
+SUMMARY_FILE = 'ingest_summary.json'
 
 
 def write_text(path: str, text: str) -> None:
@@ -106,8 +107,9 @@ class _DuplicateCountsFn(beam.CombineFn):
             'duplicate_images_across_splits': accumulator[2]}
 
 
-def _reject_to_json(reject: rejects_lib.Reject) -> str:
-  return reject.to_json()
+def _record_to_json(record) -> str:
+  """A Reject or Skip record as one JSON line."""
+  return record.to_json()
 
 
 def _pairs(pairs: List[Tuple[str, str]]) -> List[Tuple[str, str]]:
@@ -139,7 +141,8 @@ def WriteOutputs(  # pylint: disable=invalid-name
   Args:
     outputs: ConvertFiles' outputs.
     split_uris: output split name -> its `Split-<name>` folder.
-    output_uri: the Examples artifact's folder (rejects go below it).
+    output_uri: the Examples artifact's folder (rejects and skips go below
+      it).
     parts_dir: where the summary parts go (STATS_PART, DUPLICATES_PART,
       TABLE_PART), for the executor to read after the run.
     temp_dir: scratch folder of the shards (`records.WriteExamples`).
@@ -152,11 +155,14 @@ def WriteOutputs(  # pylint: disable=invalid-name
     _ = (outputs[conversion.SPLIT_TAG_PREFIX + name]
          | f'WriteSplit[{name}]' >> records.WriteExamples(
              split_uri, os.path.join(temp_dir, name), shard_bytes))
-  _ = (outputs[conversion.REJECTS]
-       | 'RejectToJson' >> beam.Map(_reject_to_json)
-       | 'WriteRejects' >> beam.io.WriteToText(
-           os.path.join(output_uri, rejects_lib.REJECTS_DIR, 'rejects'),
-           file_name_suffix='.jsonl'))
+  for tag, folder, name in (
+      (conversion.REJECTS, rejects_lib.REJECTS_DIR, 'Rejects'),
+      (conversion.SKIPS, rejects_lib.SKIPPED_DIR, 'Skips')):
+    _ = (outputs[tag]
+         | f'{name}ToJson' >> beam.Map(_record_to_json)
+         | f'Write{name}' >> beam.io.WriteToText(
+             os.path.join(output_uri, folder, folder),
+             file_name_suffix='.jsonl'))
   _ = (outputs[conversion.STATS]
        | 'MergeStats' >> beam.CombineGlobally(_MergeIngestStatsFn())
        | 'StatsToJson' >> beam.Map(_stats_to_json, list(split_uris))

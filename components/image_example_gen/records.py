@@ -12,15 +12,18 @@ CRC32C of the length, data, masked CRC32C of the data; CRC32C in hardware by
 google-crc32c) and written through Beam's filesystems, so workers need no
 TensorFlow: importing it cost each ~3 CPU-seconds before its first file.
 
-Shards: each conversion bundle writes its records to temporary shards of at
-most `shard_size_bytes` (rolling over to a new file when one is full); when
-every bundle is done, one step renames the shards of committed bundles to
-`data_tfrecord-SSSSS-of-NNNNN.gz` and removes the temporary folder, with the
-shards of retried bundles in it. Nothing appears under `Split-*` before the
-whole split is written, and an empty split still gets one (empty) file.
+Shards: each conversion bundle writes its records, in the order it converted
+them, to temporary shards of at most `shard_size_bytes` (rolling over to a
+new file when one is full); when every bundle is done, one step renames the
+shards of committed bundles to `data_tfrecord-SSSSS-of-NNNNN.gz`, in the
+order of a digest of each shard's first record (so the same records give the
+same files), and removes the temporary folder, with the shards of retried
+bundles in it. Nothing appears under `Split-*` before the whole split is
+written, and an empty split still gets one (empty) file.
 """
 
 import gzip
+import hashlib
 import os
 import struct
 import uuid
@@ -113,8 +116,10 @@ class _WriteShardsFn(beam.DoFn):
   def process(self, records: List[bytes]) -> Iterator[str]:
     for record in records:
       if self._writer is None:
-        self._path = os.path.join(self._temp_dir,
-                                  f'{uuid.uuid4().hex}{FILE_SUFFIX}')
+        # Named for its first record: the final order of the shards.
+        first = hashlib.sha256(record).hexdigest()[:24]
+        self._path = os.path.join(
+            self._temp_dir, f'{first}-{uuid.uuid4().hex[:8]}{FILE_SUFFIX}')
         self._writer = TFRecordGzipWriter(self._path)
         self._written = 0
       self._writer.write(record)

@@ -1,14 +1,17 @@
-"""Reject records: why an input file did not become an Example (docs/design.md §5).
+"""Reject and skip records: why a file did not become an Example (docs/design.md §5).
 
-Every input file ends as exactly one of: Example(s) in one split, or one
-`Reject`. Stages and reasons are stable strings that users filter on, so they
-are listed here and nowhere else.
+Every matched file ends as exactly one of: Example(s) in one split, one
+`Reject` (an input that cannot be used: counted against
+`max_reject_fraction`), or one `Skip` (junk that is not an input: hidden and
+system files, documents beside the images; accounted, never counted against
+the limit). Stages and reasons are stable strings that users filter on, so
+they are listed here and nowhere else.
 """
 
 import collections
 import dataclasses
 import json
-from typing import Dict, Iterable, List, Mapping, Tuple
+from typing import Dict, Iterable, Mapping, Optional, Sequence, Tuple
 
 # Stages, in the order a file goes through them.
 READ = 'read'
@@ -16,16 +19,11 @@ PARSE = 'parse'
 DECODE = 'decode'
 LABEL = 'label'
 VALIDATE = 'validate'
-# Not a reject: the file is accounted for but is no input of the run (a
-# series the user filtered out, a localizer); never counted against
-# max_reject_fraction.
-SKIP = 'skip'
-STAGES = (READ, PARSE, DECODE, LABEL, VALIDATE, SKIP)
+STAGES = (READ, PARSE, DECODE, LABEL, VALIDATE)
 
 # Reasons. Each belongs to one stage (REASON_STAGE below).
 EMPTY_FILE = 'empty_file'                  # 0 bytes
 UNREADABLE = 'unreadable'                  # gone, changed, broken link, FIFO, I/O error
-HIDDEN_FILE = 'hidden_file'                # .*, ._*, .DS_Store, .ipynb_checkpoints/
 NOT_AN_IMAGE = 'not_an_image'              # bytes are no known image format
 NOT_DICOM = 'not_dicom'                    # no DICM prefix / not parsable as DICOM
 INVALID_DICOM = 'invalid_dicom'            # DICM prefix but the data set is broken
@@ -46,15 +44,10 @@ BURNED_IN_ANNOTATION = 'burned_in_annotation'  # pixels may show PHI (burned_in.
 NO_GEOMETRY = 'no_geometry'                # series: no position/orientation/spacing
 INCONSISTENT_SERIES = 'inconsistent_series'  # series: slices do not make one volume
 IRREGULAR_SPACING = 'irregular_spacing'    # series: gaps between slices differ
-# Skips (stage SKIP).
-SERIES_FILTERED = 'series_filtered'        # does not match `series_filter`
-LOCALIZER = 'localizer'                    # CT localizer (scout) image
-TOO_FEW_SLICES = 'too_few_slices'          # series of fewer than `min_slices`
 
 REASON_STAGE = {
     EMPTY_FILE: READ,
     UNREADABLE: READ,
-    HIDDEN_FILE: READ,
     NOT_AN_IMAGE: PARSE,
     NOT_DICOM: PARSE,
     INVALID_DICOM: PARSE,
@@ -75,33 +68,53 @@ REASON_STAGE = {
     NO_GEOMETRY: VALIDATE,
     INCONSISTENT_SERIES: VALIDATE,
     IRREGULAR_SPACING: VALIDATE,
-    SERIES_FILTERED: SKIP,
-    LOCALIZER: SKIP,
-    TOO_FEW_SLICES: SKIP,
 }
 
-# Where rejects go inside the Examples artifact: <uri>/rejects/rejects-*.jsonl
+# Skip reasons: files accounted for that are no input of the run: junk
+# (`selection.py` decides by path, the converter's `sniff` by content), and
+# what DICOM series mode leaves out.
+HIDDEN_FILE = 'hidden_file'        # a path component starts with '.': .DS_Store, ._x.jpg, .git/
+SYSTEM_FILE = 'system_file'        # Thumbs.db, desktop.ini, __MACOSX/, $RECYCLE.BIN/, ...
+NON_IMAGE_FILE = 'non_image_file'  # README.md, notes.txt, *.csv, ...: a known non-image
+                                   # extension or name, and bytes that are no input
+EXTENSION_NOT_ALLOWED = 'extension_not_allowed'  # not in `allowed_extensions`
+IGNORE_PATTERN = 'ignore_pattern'  # matches one of `ignore_patterns`
+METADATA_FILE = 'metadata_file'    # the metadata table inside input_base
+SERIES_FILTERED = 'series_filtered'  # DICOM series: does not match `series_filter`
+LOCALIZER = 'localizer'            # DICOM series: a CT localizer (scout) image
+TOO_FEW_SLICES = 'too_few_slices'  # DICOM series: fewer than `min_slices`
+SKIP_REASONS = (HIDDEN_FILE, SYSTEM_FILE, NON_IMAGE_FILE, EXTENSION_NOT_ALLOWED,
+                IGNORE_PATTERN, METADATA_FILE, SERIES_FILTERED, LOCALIZER,
+                TOO_FEW_SLICES)
+
+# Where the records go inside the Examples artifact:
+# <uri>/rejects/rejects-*.jsonl and <uri>/skipped/skipped-*.jsonl
 REJECTS_DIR = 'rejects'
+SKIPPED_DIR = 'skipped'
+# How many paths per reason the summary and the console name.
+FIRST_PATHS = 3
+# Both components fail when more of their input files are rejected.
+DEFAULT_MAX_REJECT_FRACTION = 0.05
 
 
 def is_skip(reason: str) -> bool:
   """Whether `reason` skips a file rather than rejecting it."""
-  return REASON_STAGE[reason] == SKIP
+  return reason in SKIP_REASONS
 
 
 class RejectError(Exception):
-  """Raised by conversion code: the file becomes one reject record.
+  """Raised by conversion code: the file becomes one reject (or skip) record.
 
   Attributes:
-    reason: a reason constant of this module.
-    detail: a short explanation for the reject record.
+    reason: a reject or skip reason of this module.
+    detail: a short explanation for the record.
     tallies: names counted in the summary (`conversion.Converted.tallies`).
   """
 
   def __init__(self, reason: str, detail: str = '',
                tallies: Tuple[str, ...] = ()):
-    if reason not in REASON_STAGE:
-      raise ValueError(f'Unknown reject reason {reason!r}.')
+    if reason not in REASON_STAGE and not is_skip(reason):
+      raise ValueError(f'Unknown reject or skip reason {reason!r}.')
     super().__init__(reason, detail)
     self.reason = reason
     self.detail = detail
@@ -143,36 +156,79 @@ class Reject:
     return cls(record['path'], record['reason'], record.get('detail', ''))
 
 
+@dataclasses.dataclass(frozen=True)
+class Skip:
+  """One matched file that is junk, or not an input of this run.
+
+  Attributes:
+    path: the file's path relative to `input_base`.
+    reason: one of `SKIP_REASONS`.
+    detail: '' or a short explanation (e.g. which `series_filter` expression
+      the file did not match; never a header value).
+  """
+  path: str
+  reason: str
+  detail: str = ''
+
+  def __post_init__(self):
+    if self.reason not in SKIP_REASONS:
+      raise ValueError(f'Unknown skip reason {self.reason!r}.')
+
+  def to_json(self) -> str:
+    record = {'path': self.path, 'reason': self.reason}
+    if self.detail:
+      record['detail'] = self.detail[:500]
+    return json.dumps(record, sort_keys=True)
+
+  @classmethod
+  def from_json(cls, line: str) -> 'Skip':
+    record = json.loads(line)
+    return cls(record['path'], record['reason'], record.get('detail', ''))
+
+
 def count_by_reason(rejects: Iterable[Reject]) -> Dict[Tuple[str, str], int]:
   """(stage, reason) -> number of rejects."""
   return dict(collections.Counter((r.stage, r.reason) for r in rejects))
 
 
-def format_summary(counts: Mapping[Tuple[str, str], int]) -> List[str]:
-  """Lines of a table of reject counts, most frequent first."""
-  if not counts:
-    return ['rejects: none']
-  lines = [f'{"stage":<9} {"reason":<28} {"files":>8}']
-  for (stage, reason), n in sorted(counts.items(), key=lambda kv: -kv[1]):
-    lines.append(f'{stage:<9} {reason:<28} {n:>8}')
-  return lines
+def top_reasons(counts: Mapping[str, int],
+                first_paths: Mapping[str, Sequence[str]], limit: int = 3
+               ) -> str:
+  """'reason n (first, paths), ...' for the `limit` most frequent reasons."""
+  top = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))[:limit]
+  return ', '.join(
+      f'{reason} {n}' + (f' ({", ".join(first_paths[reason])}'
+                         f'{", ..." if n > len(first_paths[reason]) else ""})'
+                         if first_paths.get(reason) else '')
+      for reason, n in top)
 
 
-def check_reject_fraction(counts: Mapping[Tuple[str, str], int],
-                          num_converted_files: int, max_fraction: float) -> None:
-  """Raises RuntimeError naming the top reasons when too much was rejected.
+def reject_limit_error(counts: Mapping[str, int], num_converted_files: int,
+                       max_fraction: float,
+                       first_paths: Mapping[str, Sequence[str]],
+                       kept_at: str) -> Optional[str]:
+  """The error of a run over `max_reject_fraction`, or None within it.
 
-  The fraction is rejected files over all input files (converted + rejected).
+  The fraction is rejected files over input files (converted + rejected);
+  skipped files are not inputs.
+
+  Args:
+    counts: reject reason -> files.
+    num_converted_files: files that became Examples.
+    max_fraction: the component's `max_reject_fraction`.
+    first_paths: reason -> the first paths (sorted) rejected for it.
+    kept_at: where the reject records and summary of the run are kept.
   """
   num_rejects = sum(counts.values())
   total = num_rejects + num_converted_files
-  if total == 0:
-    raise RuntimeError('No input files matched: nothing to convert.')
-  fraction = num_rejects / total
-  if fraction > max_fraction:
-    top = sorted(counts.items(), key=lambda kv: -kv[1])[:3]
-    named = ', '.join(f'{reason} ({n})' for (_, reason), n in top)
-    raise RuntimeError(
-        f'{num_rejects} of {total} input files rejected ({fraction:.1%} > '
-        f'max_reject_fraction {max_fraction:.1%}); top reasons: {named}. '
-        f'See the reject records under the artifact\'s {REJECTS_DIR}/.')
+  fraction = num_rejects / total if total else 0.0
+  if not total or fraction <= max_fraction:
+    return None
+  return (
+      f'{num_rejects} of {total} input files rejected ({fraction:.1%} > '
+      f'max_reject_fraction {max_fraction:.1%}); top reasons: '
+      f'{top_reasons(counts, first_paths)}. The reject records and '
+      f'ingest_summary.json of this run are kept in {kept_at}. If these '
+      'files may be left out, raise max_reject_fraction (the component '
+      'parameter; --max-reject-fraction on pipeline.py and '
+      '`python -m image_example_gen convert`).')

@@ -1,10 +1,10 @@
 """Counts of an ingestion run, kept per bundle and merged: memory independent of N.
 
 Each conversion bundle fills one `IngestStats` (files, Examples and labels per
-split, rejects and skips by reason, repaired files) and emits it once; Beam
-merges the partial stats into the run's summary. Distinct images, series and
-patients (or groups) per split are counted with a `DistinctSketch` (the k
-smallest hashes,
+split, rejects and skips by reason with their first paths, repaired and
+re-encoded files) and emits it once; Beam merges the partial stats into the
+run's summary. Distinct images, series and patients (or groups) per split are
+counted with a `DistinctSketch` (the k smallest hashes,
 "KMV"): exact up to `SKETCH_SIZE` distinct values, an estimate with about
 1/sqrt(SKETCH_SIZE) relative error beyond, in constant memory.
 """
@@ -13,7 +13,7 @@ import collections
 import dataclasses
 import hashlib
 import heapq
-from typing import Any, Dict, Iterable, List, Set, Tuple
+from typing import Any, Dict, Iterable, List, Sequence, Set, Tuple
 
 from image_example_gen import rejects as rejects_lib
 
@@ -81,29 +81,50 @@ class SplitStats:
             'labels': {str(k): v for k, v in sorted(self.labels.items())}}
 
 
+def first_paths(paths: Iterable[str],
+                limit: int = rejects_lib.FIRST_PATHS) -> List[str]:
+  """The `limit` first distinct paths in sort order (mergeable)."""
+  return heapq.nsmallest(limit, set(paths))
+
+
 @dataclasses.dataclass
 class IngestStats:
-  """What a bundle (or, merged, the run) did with its input files."""
+  """What a bundle (or, merged, the run) did with its files.
+
+  Attributes:
+    converted_files: files that became Examples.
+    bytes_read: their bytes.
+    rejects: reject reason -> files.
+    skips: skip reason -> files.
+    first_paths: reject or skip reason -> its first paths in sort order.
+    repaired: repair reason -> files decoded after a repair.
+    reencoded_files: files stored as a re-encoded PNG, not their own bytes.
+    splits: split name -> its counts.
+  """
   converted_files: int = 0
   bytes_read: int = 0
   rejects: collections.Counter = dataclasses.field(
       default_factory=collections.Counter)
-  skipped: collections.Counter = dataclasses.field(
+  skips: collections.Counter = dataclasses.field(
       default_factory=collections.Counter)
+  first_paths: Dict[str, List[str]] = dataclasses.field(default_factory=dict)
   repaired: collections.Counter = dataclasses.field(
       default_factory=collections.Counter)
+  reencoded_files: int = 0
   tallies: collections.Counter = dataclasses.field(
       default_factory=collections.Counter)
   splits: Dict[str, SplitStats] = dataclasses.field(default_factory=dict)
 
   def add_file(self, split: str, size: int, image_key: bytes,
                patient_key: bytes, labels: Iterable[int], num_examples: int,
-               repaired: str, files: int = 1, series_key: bytes = b'') -> None:
+               repaired: str, files: int = 1, series_key: bytes = b'',
+               reencoded: bool = False) -> None:
     """Counts converted file(s) (a series: `files`) whose Examples went to
     `split`."""
     stats = self.split(split)
     self.converted_files += files
     self.bytes_read += size
+    self.reencoded_files += int(reencoded)
     stats.files += files
     stats.examples += num_examples
     if image_key:
@@ -116,12 +137,20 @@ class IngestStats:
     if repaired:
       self.repaired[repaired] += 1
 
-  def add_reject(self, reason: str, files: int = 1) -> None:
-    """Counts rejected files, or skipped ones for a skip reason."""
-    if rejects_lib.is_skip(reason):
-      self.skipped[reason] += files
-    else:
-      self.rejects[reason] += files
+  def add_reject(self, reason: str, paths: Sequence[str]) -> None:
+    """Counts the rejected files `paths` (a series: all its files)."""
+    self.rejects[reason] += len(paths)
+    self._add_paths(reason, paths)
+
+  def add_skip(self, reason: str, paths: Sequence[str]) -> None:
+    """Counts the skipped files `paths`."""
+    self.skips[reason] += len(paths)
+    self._add_paths(reason, paths)
+
+  def _add_paths(self, reason: str, paths: Sequence[str]) -> None:
+    kept = self.first_paths.get(reason, [])
+    if len(kept) < rejects_lib.FIRST_PATHS or min(paths) < kept[-1]:
+      self.first_paths[reason] = first_paths(kept + list(paths))
 
   def tally(self, names: Iterable[str]) -> None:
     """Counts what a converter reported of a file (`Converted.tallies`)."""
@@ -136,8 +165,12 @@ class IngestStats:
     self.converted_files += other.converted_files
     self.bytes_read += other.bytes_read
     self.rejects.update(other.rejects)
-    self.skipped.update(other.skipped)
+    self.skips.update(other.skips)
+    for reason, paths in other.first_paths.items():
+      self.first_paths[reason] = first_paths(
+          self.first_paths.get(reason, []) + list(paths))
     self.repaired.update(other.repaired)
+    self.reencoded_files += other.reencoded_files
     self.tallies.update(other.tallies)
     for name, split in other.splits.items():
       self.split(name).merge(split)
@@ -148,15 +181,17 @@ class IngestStats:
             for reason, n in self.rejects.items()}
 
   def to_json(self, split_names: Iterable[str]) -> Dict[str, Any]:
-    """The summary: files, Examples, per split counts, rejects by reason."""
+    """The summary: files, Examples, per split counts, rejects and skips.
+
+    `input_files` = converted + rejected: skipped files are not inputs.
+    """
     num_rejects = sum(self.rejects.values())
-    num_skipped = sum(self.skipped.values())
     splits = {name: self.split(name).to_json() for name in split_names}
     return {
-        'input_files': self.converted_files + num_rejects + num_skipped,
+        'input_files': self.converted_files + num_rejects,
         'converted_files': self.converted_files,
         'rejected_files': num_rejects,
-        'skipped_files': num_skipped,
+        'skipped_files': sum(self.skips.values()),
         'examples': sum(s['examples'] for s in splits.values()),
         # A series lies in one split (all its files share a patient).
         'series': sum(s['series'] for s in splits.values()),
@@ -164,12 +199,55 @@ class IngestStats:
         'splits': splits,
         'rejects': {f'{stage}/{reason}': n for (stage, reason), n in
                     sorted(self.reject_counts().items())},
-        'skipped': {f'{rejects_lib.SKIP}/{reason}': n
-                    for reason, n in sorted(self.skipped.items())},
+        'skips': dict(sorted(self.skips.items())),
+        'first_paths': dict(sorted(self.first_paths.items())),
         'repaired_files': {'count': sum(self.repaired.values()),
                            'reasons': dict(sorted(self.repaired.items()))},
+        'reencoded_files': self.reencoded_files,
         'tallies': dict(sorted(self.tallies.items())),
     }
+
+
+def reasons(counts: Dict[str, int]) -> Dict[str, int]:
+  """'stage/reason' keys of the summary's `rejects` -> reason keys."""
+  return {key.split('/', 1)[-1]: n for key, n in counts.items()}
+
+
+def class_counts(summary: Dict[str, Any]) -> Dict[str, int]:
+  """Label value -> Examples over every split of a summary."""
+  total: collections.Counter = collections.Counter()
+  for split in summary['splits'].values():
+    total.update(split['labels'])
+  return dict(total)
+
+
+def split_warnings(summary: Dict[str, Any],
+                   class_names: Sequence[str] = ()) -> List[str]:
+  """Splits that hold one class, or lack a class another split has.
+
+  Args:
+    summary: an `ingest_summary.json`.
+    class_names: label i's name, for the messages (labels otherwise).
+  """
+  def name(label: str) -> str:
+    index = int(label) if label.isdigit() else -1
+    return class_names[index] if 0 <= index < len(class_names) else label
+
+  every = set(class_counts(summary))
+  if len(every) < 2:
+    return []
+  found = []
+  for split, counts in summary['splits'].items():
+    labels = {label for label, n in counts['labels'].items() if n}
+    if not counts['examples']:
+      found.append(f'split {split} is empty')
+    elif len(labels) == 1:
+      found.append(f'split {split} holds one class only '
+                   f'({name(next(iter(labels)))})')
+    elif every - labels:
+      missing = sorted(every - labels, key=lambda l: (len(l), l))
+      found.append(f'split {split} has no {", ".join(map(name, missing))}')
+  return found
 
 
 def merge_all(partials: Iterable[IngestStats]) -> IngestStats:

@@ -22,7 +22,7 @@ import dataclasses
 import io
 import json
 import posixpath
-from typing import (Any, Callable, Dict, Iterable, Iterator, List, Mapping,
+from typing import (Any, Callable, Dict, Iterable, Iterator, Mapping,
                     Optional, Tuple)
 
 from image_example_gen import table_keys

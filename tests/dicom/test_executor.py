@@ -212,13 +212,13 @@ def test_too_many_rejects_fail_naming_the_reasons(dicom_sample, tmp_path,
 ])
 def test_bad_parameters_fail_at_construction(kwargs, message):
   with pytest.raises(ValueError, match=message):
-    DicomExampleGen(input_base='/data', **kwargs)
+    DicomExampleGen(input_base='gs://bucket/data', **kwargs)
 
 
 @pytest.mark.parametrize('key_source', [
     'file_stem', 'relative_path', r'^([^/]+)/', 'SOPInstanceUID',
     'SeriesInstanceUID', 'AccessionNumber'])
 def test_key_sources(key_source):
-  component = DicomExampleGen(input_base='/data', metadata_file='a.csv',
-                              key_source=key_source)
+  component = DicomExampleGen(input_base='gs://bucket/data',
+                              metadata_file='a.csv', key_source=key_source)
   assert component.exec_properties['key_source'] == key_source

@@ -31,6 +31,7 @@ from image_example_gen.dicom import converter
 from image_example_gen.dicom import decoders
 from image_example_gen.dicom import display
 from image_example_gen.executor_base import read_rejects
+from image_example_gen.executor_base import read_skips
 
 
 def _pydicom_decodes(path: str) -> bool:
@@ -77,10 +78,15 @@ def test_every_file_is_examples_or_a_reject(test_files, run):
   artifact, examples, _ = run
 
   rejected = {r.path: r for r in read_rejects(artifact.uri)}
+  # pydicom's READMEs, JSON files and a gzipped file are no DICOM: skipped.
+  skipped = {s.path: s.reason for s in read_skips(artifact.uri)}
+  assert set(skipped.values()) == {rejects.NON_IMAGE_FILE}
+  assert all(path.startswith('README') or path.endswith(('.json', '.gz'))
+             for path in skipped)
   props = artifact.mlmd_artifact.custom_properties
-  assert props['num_input_files'].int_value == len(files)
-  assert (props['num_converted_files'].int_value + len(rejected) ==
-          len(files))
+  assert props['num_input_files'].int_value + len(skipped) == len(files)
+  assert (props['num_converted_files'].int_value + len(rejected) +
+          len(skipped) == len(files))
   assert all(r.reason and r.stage for r in rejected.values())
 
   decodable = [name for name in files

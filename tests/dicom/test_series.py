@@ -33,6 +33,7 @@ from image_example_gen import listing
 from image_example_gen import rejects
 from image_example_gen import report
 from image_example_gen.executor_base import read_rejects
+from image_example_gen.executor_base import read_skips
 from image_example_gen.sample_data import ct
 
 pytestmark = pytest.mark.e2e
@@ -99,7 +100,9 @@ class _Run:
         (pathlib.Path(self.uri(node)) / 'ingest_summary.json').read_text())
 
   def outcomes(self, node: str):
-    return {r.path: r.reason for r in read_rejects(self.uri(node))}
+    """Path -> reason of every reject and skip record."""
+    uri = self.uri(node)
+    return {r.path: r.reason for r in (*read_rejects(uri), *read_skips(uri))}
 
 
 @pytest.fixture(scope='module')
@@ -140,12 +143,13 @@ def test_every_file_is_in_an_example_or_rejected_or_skipped(sample, run):
   summary = run.summary('Series')
   members = sum(len(s.files) for s in sample.series if not s.expected)
   assert summary['converted_files'] == members
-  assert summary['input_files'] == len(expected) == sum(
-      1 for _ in listing.list_files(str(sample.input_base), '**'))
+  assert summary['input_files'] + summary['skipped_files'] == len(
+      expected) == sum(1 for _ in listing.list_files(str(sample.input_base),
+                                                     '**'))
   skips = {r for r in expected.values() if r and rejects.is_skip(r)}
   assert summary['skipped_files'] == sum(
       1 for r in expected.values() if r in skips)
-  assert set(summary['skipped']) == {f'skip/{r}' for r in skips}
+  assert set(summary['skips']) == skips
   assert set(summary['rejects']) == {
       f'validate/{r}' for r in set(expected.values()) - skips - {''}}
 
@@ -216,7 +220,7 @@ def test_study_labels_joined_and_patients_split_together(sample, run):
   properties = run.artifacts['Series'].custom_properties
   assert properties['num_series'].int_value == len(by_series)
   assert json.loads(properties['skip_counts'].string_value) == (
-      summary['skipped'])
+      summary['skips'])
 
 
 def test_no_uid_or_phi_in_examples_properties_or_records(sample, run):
@@ -250,7 +254,8 @@ def test_series_filter_and_min_slices_skip_not_reject(sample, run):
   summary = run.summary('Filtered')
   assert summary['rejected_files'] == sum(
       len(s.files) for s in sample.series if s.kind == 'irregular')
-  assert summary['input_files'] == len(sample.expected_outcomes())
+  assert summary['input_files'] + summary['skipped_files'] == len(
+      sample.expected_outcomes())
   # The skip records say which pattern failed, never the value.
   details = {r.detail for r in read_rejects(run.uri('Filtered'))
              if r.reason == rejects.SERIES_FILTERED}

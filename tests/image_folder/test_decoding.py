@@ -629,5 +629,5 @@ def test_image_rejected_carries_reason_and_detail():
   assert str(error) == 'truncated: cut at byte 10'
   copy = pickle.loads(pickle.dumps(error))
   assert (copy.reason, copy.detail) == (error.reason, error.detail)
-  with pytest.raises(ValueError, match='Unknown reject reason'):
+  with pytest.raises(ValueError, match='Unknown reject or skip reason'):
     rejects.RejectError('blurry', '')

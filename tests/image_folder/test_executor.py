@@ -13,6 +13,7 @@ from image_example_gen import keys
 from image_example_gen import rejects
 from image_example_gen import sample_data
 from image_example_gen.executor_base import read_rejects
+from image_example_gen.executor_base import read_skips
 
 SALT = os.environ['IMAGE_EXAMPLE_GEN_SALT']
 
@@ -55,11 +56,15 @@ def test_every_file_is_one_example_or_one_reject(image_folder_sample, run):
       img.rel_path for img in image_folder_sample.images)
   got = {r.path: r.reason for r in read_rejects(artifact.uri)}
   assert got == image_folder_sample.rejects
+  assert {s.path: s.reason for s in read_skips(artifact.uri)} == (
+      image_folder_sample.skips)
   n_files = sum(1 for p in image_folder_sample.root.rglob('*') if p.is_file())
   props = artifact.mlmd_artifact.custom_properties
-  assert props['num_input_files'].int_value == n_files
+  assert (props['num_input_files'].int_value +
+          props['num_skipped_files'].int_value == n_files)
   assert (props['num_converted_files'].int_value +
-          props['num_rejected_files'].int_value == n_files)
+          props['num_rejected_files'].int_value +
+          props['num_skipped_files'].int_value == n_files)
 
 
 def test_pixels_labels_and_formats(image_folder_sample, run):
@@ -139,9 +144,8 @@ def test_explicit_class_names_reject_other_folders(image_folder_sample,
              if r.reason == rejects.UNKNOWN_CLASS]
   outside = [img.rel_path for img in image_folder_sample.images
              if img.class_name not in kept]
-  outside += [path for path, reason in image_folder_sample.rejects.items()
-              if reason != rejects.HIDDEN_FILE and
-              path.split('/')[0] not in kept]
+  outside += [path for path in image_folder_sample.rejects
+              if path.split('/')[0] not in kept]
   assert sorted(r.path for r in unknown) == sorted(outside)
 
 
@@ -166,5 +170,5 @@ def test_explicit_class_names_reject_other_folders(image_folder_sample,
 ])
 def test_bad_parameters_fail_at_construction(kwargs, message):
   with pytest.raises(ValueError, match=message):
-    ImageFolderExampleGen(input_base='/data', **kwargs)
+    ImageFolderExampleGen(input_base='gs://bucket/data', **kwargs)
 

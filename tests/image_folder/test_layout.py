@@ -6,24 +6,8 @@ from image_example_gen import rejects
 from image_example_gen.image_folder import layout
 
 
-@pytest.mark.parametrize('rel_path, hidden', [
-    ('cats/a.jpg', False),
-    ('train/cats/sub/a.jpg', False),
-    ('cats/._a.jpg', True),
-    ('.DS_Store', True),
-    ('cats/.DS_Store', True),
-    ('.ipynb_checkpoints/cats/a-checkpoint.jpg', True),
-    ('cats/.cache/a.jpg', True),
-    ('cats/a.b.jpg', False),
-])
-def test_is_hidden(rel_path, hidden):
-  assert layout.is_hidden(rel_path) is hidden
-
-
 @pytest.mark.parametrize('rel_path', ['', '/abs/cats/a.jpg'])
 def test_paths_must_be_relative(rel_path):
-  with pytest.raises(ValueError, match='relative'):
-    layout.is_hidden(rel_path)
   with pytest.raises(ValueError, match='relative'):
     layout.class_of(rel_path, has_split_folders=False)
 

@@ -225,23 +225,19 @@ def test_integer_labels_named_by_class_names(tmp_path, executor_runner,
     ('file_name,text\na.png,a cat\n', {'column_types': {'score': 'int'}},
      r"missing column\(s\) \['score'\]"),
 ])
-def test_bad_tables_fail_at_once(tmp_path, executor_runner, text, kwargs,
-                                 match):
+def test_bad_tables_fail_at_once(tmp_path, text, kwargs, match):
   (tmp_path / 'in').mkdir()
   (tmp_path / 'in' / 'a.png').write_bytes(_png(0))
   (tmp_path / 'in' / 'metadata.csv').write_text(text)
-  component = ImageFolderExampleGen(input_base=str(tmp_path / 'in'), **kwargs)
-  with pytest.raises(ValueError, match=match):
-    executor_runner(component, tmp_path / 'out')
+  with pytest.raises(ValueError, match=match):  # At construction.
+    ImageFolderExampleGen(input_base=str(tmp_path / 'in'), **kwargs)
 
 
-def test_a_missing_metadata_file_fails_at_once(tmp_path, executor_runner):
+def test_a_missing_metadata_file_fails_at_once(tmp_path):
   (tmp_path / 'in').mkdir()
-  component = ImageFolderExampleGen(
-      input_base=str(tmp_path / 'in'),
-      metadata_file=str(tmp_path / 'nowhere.csv'))
   with pytest.raises(ValueError, match='nowhere.csv does not exist'):
-    executor_runner(component, tmp_path / 'out')
+    ImageFolderExampleGen(input_base=str(tmp_path / 'in'),
+                          metadata_file=str(tmp_path / 'nowhere.csv'))
 
 
 @pytest.mark.parametrize('files, patterns, expected', [

@@ -5,6 +5,7 @@ preprocessing_fn (`transform_graph.write_transform_graph`), as the Transform
 component builds it, so the Trainer code runs on a real TFTransformOutput.
 """
 
+import json
 import pathlib
 
 import numpy as np
@@ -61,6 +62,9 @@ def _write_split(folder: pathlib.Path, indices) -> str:
 def data(tmp_path_factory):
   """(train pattern, eval pattern, transform output dir)."""
   root = tmp_path_factory.mktemp('model')
+  # As ImageFolderExampleGen writes it: run_fn takes the class count from it.
+  (root / 'label_vocabulary.txt').write_text(
+      ''.join(f'digit_{d}\n' for d in range(10)))
   train = _write_split(root / 'Split-train', range(_N_TRAIN))
   eval_ = _write_split(root / 'Split-eval', range(_N_TRAIN,
                                                   _N_TRAIN + _N_EVAL))
@@ -134,24 +138,39 @@ def test_volumes_get_a_3d_cnn():
                       backbone=model.Backbone('efficientnet_b0'))
 
 
-def test_num_classes_from_the_label_domain():
-  schema = schema_util.load_schema_text(str(_SCHEMA))
-  assert model.num_classes(None, schema) == 10
-  assert model.num_classes({model.EPOCHS_KEY: 3}, schema) == 10
-
-
-def test_num_classes_from_custom_config():
-  config = {model.NUM_CLASSES_KEY: 12}
-  assert model.num_classes(config, schema_pb2.Schema()) == 12
-
-
-def test_num_classes_needs_a_label_domain():
+def _label_schema(maximum=None):
   schema = schema_pb2.Schema()
-  schema.feature.add(name='label', type=schema_pb2.INT)
-  with pytest.raises(ValueError, match='int_domain'):
-    model.num_classes({}, schema)
-  with pytest.raises(ValueError, match='no .label. feature'):
-    model.num_classes({}, schema_pb2.Schema())
+  feature = schema.feature.add(name='label', type=schema_pb2.INT)
+  feature.int_domain.min = 0
+  if maximum is not None:
+    feature.int_domain.max = maximum
+  return schema
+
+
+def test_num_classes_from_the_examples_vocabulary_or_summary(tmp_path):
+  # The curated schema says nothing of the class count.
+  curated = schema_util.load_schema_text(str(_SCHEMA))
+  (tmp_path / 'vocabulary').mkdir()
+  (tmp_path / 'vocabulary' / 'label_vocabulary.txt').write_text(
+      ''.join(f'class{i}\n' for i in range(11)))
+  assert model.num_classes(None, curated, str(tmp_path / 'vocabulary')) == 11
+  (tmp_path / 'summary').mkdir()
+  (tmp_path / 'summary' / 'ingest_summary.json').write_text(json.dumps(
+      {'splits': {'train': {'examples': 4, 'labels': {'0': 2, '2': 2}},
+                  'eval': {'examples': 1, 'labels': {'1': 1}}}}))
+  assert model.num_classes({model.EPOCHS_KEY: 3}, curated,
+                           str(tmp_path / 'summary')) == 3
+
+
+def test_num_classes_from_custom_config_then_a_label_domain(tmp_path):
+  config = {model.NUM_CLASSES_KEY: 12}
+  assert model.num_classes(config, schema_pb2.Schema(), str(tmp_path)) == 12
+  assert model.num_classes({}, _label_schema(9), str(tmp_path)) == 10
+
+
+def test_num_classes_unknown_is_an_error_naming_the_flag(tmp_path):
+  with pytest.raises(ValueError, match='--num-classes'):
+    model.num_classes({}, _label_schema(), str(tmp_path))
 
 
 def test_leave_tf_keras_unconverted_adds_one_rule():

@@ -80,6 +80,9 @@ def sample(tmp_path_factory):
 def data(sample, tmp_path_factory):
   """(train pattern, eval pattern, transform output dir)."""
   root = tmp_path_factory.mktemp('text')
+  # As ImageFolderExampleGen writes it: run_fn takes the class count from it.
+  (root / 'label_vocabulary.txt').write_text(
+      ''.join(f'{name}\n' for name in sample.class_names))
   records = _examples(sample)
   train = _write(root / 'Split-train' / 'data.gz', records[:_N_TRAIN])
   eval_ = _write(root / 'Split-eval' / 'data.gz', records[_N_TRAIN:])

@@ -13,6 +13,7 @@ from image_example_gen import component_base
 from image_example_gen import driver
 from image_example_gen import example
 from image_example_gen import limits
+from image_example_gen import listing
 from image_example_gen import table_keys
 from image_example_gen import table_params
 from image_example_gen.dicom import burned_in
@@ -50,7 +51,8 @@ class DicomExampleGen(component.FileBasedExampleGen):
 
   Every file under `input_base` becomes Example(s) (one per kept frame; with
   `unit='series'`, one per series), one reject record
-  (`<examples>/rejects/`), or a skip record (series mode). Pixels are rendered as in
+  (`<examples>/rejects/`) or one skip record (`<examples>/skipped/`: junk,
+  and what series mode leaves out). Pixels are rendered as in
   docs/design.md and stored as PNG (16-bit for grayscale with more than 8 bits
   stored). Only allow-listed, non-identifying attributes become `dicom/*`
   features; patient and image ids become keyed hashes under the salt in
@@ -84,6 +86,7 @@ class DicomExampleGen(component.FileBasedExampleGen):
       min_slices: int = volume.DEFAULT_MIN_SLICES,
       spacing_tolerance: float = geometry.DEFAULT_SPACING_TOLERANCE,
       series_filter: Optional[Mapping[str, str]] = None,
+      ignore_patterns: Sequence[str] = (),
       max_pixels: int = component_base.DEFAULT_MAX_PIXELS,
       max_frames: int = limits.DEFAULT_MAX_FRAMES,
       max_decoded_bytes: int = limits.DEFAULT_MAX_DECODED_BYTES,
@@ -151,8 +154,8 @@ class DicomExampleGen(component.FileBasedExampleGen):
         A series that is no regular volume is rejected, all its files
         (`inconsistent_series`, `irregular_spacing`); a file without
         position, orientation or pixel spacing is rejected `no_geometry`;
-        CT localizers are skipped (`localizer`). `label_key_source` must
-        then be a DICOM keyword (e.g. 'StudyInstanceUID': one row labels
+        CT localizers are skipped (`localizer`). `key_source` must then
+        be a DICOM keyword or a pattern on the path (e.g. 'StudyInstanceUID': one row labels
         every series of a study); a series whose files disagree on it is
         rejected `inconsistent_series`.
       min_slices: series mode: series with fewer slices are skipped
@@ -167,6 +170,11 @@ class DicomExampleGen(component.FileBasedExampleGen):
         a multi-valued one joined by backslashes) are used, the others are
         skipped (`series_filtered`). Matched inside the component; the
         values are never exported.
+      ignore_patterns: globs of files to skip (`ignore_pattern`): without a
+        '/' matched against each file and folder name ('*.xml', 'SR'), with
+        one against the path below `input_base`. Hidden and system files,
+        and documents that are no DICOM (`README.md`, `labels.csv`), are
+        always skipped.
       max_pixels: reject (`too_large`) files whose header declares more
         pixels per frame (Rows x Columns), before decoding.
       max_frames: reject (`too_large`) files declaring more frames.
@@ -224,7 +232,7 @@ class DicomExampleGen(component.FileBasedExampleGen):
         executor.SPACING_TOLERANCE_KEY: float(spacing_tolerance),
         executor.SERIES_FILTER_KEY: dict(series_filter or {}) or None,
         **component_base.shared_params(max_reject_fraction, max_pixels,
-                                       shard_size_mb),
+                                       shard_size_mb, ignore_patterns),
     }
     # Fail now, not an hour into the Beam job: the executor builds the same
     # objects from the same parameters.
@@ -235,6 +243,8 @@ class DicomExampleGen(component.FileBasedExampleGen):
     if multi_frame not in executor.MULTI_FRAME_POLICIES:
       raise ValueError(f'multi_frame must be one of '
                        f'{executor.MULTI_FRAME_POLICIES}, got {multi_frame!r}.')
+    if input_base and listing.is_local(input_base):
+      executor.check_inputs(input_base, params)
     component_base.init_component(
         self, input_base,
         input_config or component_base.single_split_input_config(),

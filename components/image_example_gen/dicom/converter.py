@@ -102,6 +102,9 @@ class DicomFileConverter(conversion.FileConverter):
     self._salt = salt
     self._burned_in_annotation = burned_in_annotation
 
+  def sniff(self, head: bytes) -> bool:
+    return is_dicom_head(head)
+
   def join_key(self, item: listing.ListedFile) -> Optional[str]:
     """The file's key in the table: from its path or a header attribute."""
     if not table_keys.is_keyword(self._key_source):
@@ -194,6 +197,11 @@ class DicomFileConverter(conversion.FileConverter):
         keys.keyed_hash(patient_id, self._salt, 'patient') if patient_id else
         keys.keyed_hash(image_id, self._salt, 'image'))
     return features
+
+
+def is_dicom_head(head: bytes) -> bool:
+  """A DICOM file: the 128-byte preamble and `DICM` (PS3.10 §7.1)."""
+  return head[128:132] == b'DICM'
 
 
 def join_key_of(ds: Optional[pydicom.Dataset], item: listing.ListedFile,

@@ -12,6 +12,7 @@ from typing import Any, Dict, Mapping, Optional, Sequence
 
 import apache_beam as beam
 
+from image_example_gen import checks
 from image_example_gen import conversion
 from image_example_gen import example
 from image_example_gen import executor_base
@@ -40,6 +41,7 @@ UNIT_KEY = 'unit'
 MIN_SLICES_KEY = 'min_slices'
 SPACING_TOLERANCE_KEY = 'spacing_tolerance'
 SERIES_FILTER_KEY = 'series_filter'
+IGNORE_PATTERNS_KEY = executor_base.IGNORE_PATTERNS_KEY
 MAX_PIXELS_KEY = executor_base.MAX_PIXELS_KEY
 MAX_REJECT_FRACTION_KEY = executor_base.MAX_REJECT_FRACTION_KEY
 MULTI_FRAME_POLICIES = converter_lib.MULTI_FRAME_POLICIES
@@ -92,22 +94,49 @@ def size_limits(exec_properties: Dict[str, Any]) -> limits_lib.SizeLimits:
       max_decoded_bytes=int(exec_properties[MAX_DECODED_BYTES_KEY]))
 
 
+def check_inputs(input_base: str, exec_properties: Dict[str, Any],
+                 folder: str = '') -> Optional[tables.TableSpec]:
+  """The free checks (`checks`): input_base, the table, integer labels.
+
+  The component runs them for a local input_base, the executor for every
+  one.
+
+  Args:
+    input_base: the input folder.
+    exec_properties: the component's parameters.
+    folder: the table's folder below input_base (`table_keys`).
+
+  Returns:
+    The checked TableSpec (its label column dropped when optional and
+    absent); None without a table.
+
+  Raises:
+    ValueError: naming the path, table or column at fault.
+  """
+  checks.check_input_base(input_base)
+  spec = table_spec(exec_properties, folder)
+  if spec is None:
+    return None
+  spec = checks.check_table(spec)
+  checks.check_integer_labels(spec)
+  return spec
+
+
 class Executor(executor_base.ImageExampleGenExecutor):
   """Converts every DICOM file into Examples or a reject record."""
 
+  component_name = 'DicomExampleGen'
   group_key = example.PATIENT_KEY
 
   def prepare(self, exec_properties: Dict[str, Any], output_uri: str) -> None:
-    self._salt = keys.resolve_salt()
     path = exec_properties.get(table_params.METADATA_FILE_KEY)
-    table = table_spec(exec_properties, path and self.table_folder(
-        path, exec_properties[table_params.KEY_SOURCE_KEY]))
-    if table is not None:
-      # Fails now, naming the file and its columns.
-      table = tables.check_table(table, conversion.open_file)
-      if table.label_column is None:
-        logging.warning('%s has no label column: the Examples have no '
-                        '`label` feature.', table.path)
+    table = check_inputs(self._input_base, exec_properties, path and (
+        executor_base.table_folder(
+            path, self._input_base,
+            exec_properties[table_params.KEY_SOURCE_KEY])))
+    if table is not None and table.label_column is None:
+      logging.warning('%s has no label column: the Examples have no '
+                      '`label` feature.', table.path)
     self.tables = [table] * len(executor_base.input_patterns(exec_properties))
     if exec_properties[BURNED_IN_ANNOTATION_KEY] == burned_in.KEEP:
       logging.warning(

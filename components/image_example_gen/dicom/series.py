@@ -27,6 +27,7 @@ import apache_beam as beam
 from image_example_gen import conversion
 from image_example_gen import listing
 from image_example_gen import rejects
+from image_example_gen import selection
 from image_example_gen.dicom import geometry
 
 _GROUPED = 'grouped'
@@ -122,8 +123,12 @@ class _ReadHeadersFn(beam.DoFn):
       yield beam.pvalue.TaggedOutput(_SINGLE, (index, Series.rejected(
           item, rejects.UNREADABLE, item.problem)))
       return
+    converter = self._converters[index]
     try:
-      header = self._converters[index].read_slice(item)
+      if (selection.may_be_junk(item.rel_path) and
+          not converter.sniff(conversion.read_head(item))):
+        raise rejects.RejectError(rejects.NON_IMAGE_FILE)
+      header = converter.read_slice(item)
     except rejects.RejectError as e:
       yield beam.pvalue.TaggedOutput(
           _SINGLE, (index, Series.rejected(item, e.reason, e.detail,
@@ -148,6 +153,11 @@ class SliceReader:
 
   def setup(self) -> None:
     """Per-worker initialisation."""
+
+  def sniff(self, head: bytes) -> bool:
+    """Whether a file starting with `head` may be a slice (as
+    `conversion.FileConverter.sniff`)."""
+    raise NotImplementedError
 
   def read_slice(self, item: listing.ListedFile) -> SliceHeader:
     """The file's header; raises RejectError if it is no part of a series."""

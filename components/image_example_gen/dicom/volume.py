@@ -212,6 +212,9 @@ class SeriesConverter(conversion.FileConverter, series_lib.SliceReader):
     value = str(ds.get(keyword) or '').strip()
     return keys.keyed_hash(value, self._salt, namespace) if value else ''
 
+  def sniff(self, head: bytes) -> bool:
+    return converter_lib.is_dicom_head(head)
+
   def read_slice(self, item: listing.ListedFile) -> series_lib.SliceHeader:
     if item.size == 0:
       raise rejects.RejectError(rejects.EMPTY_FILE)

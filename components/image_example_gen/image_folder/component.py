@@ -11,6 +11,8 @@ from tfx.types import component_spec
 from image_example_gen import component_base
 from image_example_gen import driver
 from image_example_gen import example
+from image_example_gen import listing
+from image_example_gen import selection
 from image_example_gen import table_keys
 from image_example_gen import table_params
 from image_example_gen.image_folder import executor
@@ -29,6 +31,7 @@ class ImageFolderExampleGenSpec(component_spec.ComponentSpec):
       executor.LABEL_SEPARATOR_KEY: _P(type=str, optional=True),
       executor.LABEL_PATTERN_KEY: _P(type=str, optional=True),
       executor.DETECT_SPLIT_FOLDERS_KEY: _P(type=bool, optional=True),
+      executor.ALLOWED_EXTENSIONS_KEY: _P(type=List[str], optional=True),
   }
   INPUTS = {}
   OUTPUTS = component.FileBasedExampleGen.SPEC_CLASS.OUTPUTS
@@ -37,8 +40,10 @@ class ImageFolderExampleGenSpec(component_spec.ComponentSpec):
 class ImageFolderExampleGen(component.FileBasedExampleGen):
   """Reads an image folder, labelled by folders, a table or names, to Examples.
 
-  Every file under `input_base` becomes one Example or one reject record
-  (`<examples>/rejects/`); see docs/design.md for the features and reasons.
+  Every file under `input_base` becomes one Example, one reject record
+  (`<examples>/rejects/`) or, for junk (hidden and system files, documents),
+  one skip record (`<examples>/skipped/`); see docs/design.md for the
+  features and reasons.
 
   Labels come from file names with `label_pattern`; else from a metadata
   table's label column (`metadata_file`, or `metadata.csv` /
@@ -76,6 +81,8 @@ class ImageFolderExampleGen(component.FileBasedExampleGen):
       group_column: Optional[str] = None,
       column_types: Optional[Dict[str, str]] = None,
       label_pattern: Optional[str] = None,
+      allowed_extensions: Sequence[str] = (),
+      ignore_patterns: Sequence[str] = (),
       max_pixels: int = component_base.DEFAULT_MAX_PIXELS,
       shard_size_mb: float = component_base.DEFAULT_SHARD_SIZE_MB,
       max_reject_fraction: float = component_base.DEFAULT_MAX_REJECT_FRACTION,
@@ -131,6 +138,16 @@ class ImageFolderExampleGen(component.FileBasedExampleGen):
         is its class (`r'^(cat|dog)\\.\\d+\\.jpg$'`). A file it does not
         match is rejected `no_label_in_name`. A table then adds only its
         columns.
+      allowed_extensions: if set (e.g. ['.jpg', '.png'], as Keras'
+        `image_dataset_from_directory` selects), files with another
+        extension are skipped (`extension_not_allowed`). Default: every file
+        is read, its format sniffed from its bytes; files with a known
+        non-image extension (`.txt`, `.md`, `.csv`, ...) whose bytes are no
+        image are skipped (`non_image_file`).
+      ignore_patterns: globs of files to skip (`ignore_pattern`): without a
+        '/' matched against each file and folder name ('*.xml', 'masks'),
+        with one against the path below `input_base` ('train/masks/*').
+        Hidden and system files are always skipped.
       max_pixels: reject (`too_large`) images whose header declares more
         pixels, before decoding. Default: Pillow's decompression-bomb limit.
       shard_size_mb: the size at which a Split-* TFRecord shard is closed
@@ -157,6 +174,7 @@ class ImageFolderExampleGen(component.FileBasedExampleGen):
       if label_separator or not table_params.is_default(label_column):
         raise ValueError('label_pattern gives the labels: pass neither '
                          'label_column nor label_separator with it.')
+    allowed_extensions = selection.normalize_extensions(allowed_extensions)
     params = {
         executor.CLASS_NAMES_KEY: class_names,
         executor.EXIF_TRANSPOSE_KEY: exif_transpose,
@@ -168,9 +186,16 @@ class ImageFolderExampleGen(component.FileBasedExampleGen):
         **table_params.exec_properties(
             metadata_file, key_column, key_source, label_column, group_column,
             extra_columns, column_types, keywords=False, export_all=True),
+        executor.ALLOWED_EXTENSIONS_KEY: list(allowed_extensions) or None,
         **component_base.shared_params(max_reject_fraction, max_pixels,
-                                       shard_size_mb),
+                                       shard_size_mb, ignore_patterns),
     }
+    if input_base and listing.is_local(input_base):
+      splits = (input_config.splits if input_config else
+                executor.split_folder_splits(input_base))
+      executor.check_inputs(input_base, params,
+                            [split.pattern for split in splits] or
+                            [component_base.DEFAULT_PATTERN])
     component_base.init_component(
         self, input_base,
         input_config or component_base.single_split_input_config(),

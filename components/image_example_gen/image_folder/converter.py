@@ -19,6 +19,7 @@ from image_example_gen import table_keys
 from image_example_gen import table_values
 from image_example_gen import tables
 from image_example_gen.image_folder import decoding
+from image_example_gen.image_folder import formats
 from image_example_gen.image_folder import layout
 
 
@@ -56,9 +57,11 @@ class ImageFileConverter(conversion.FileConverter):
   def setup(self) -> None:
     limits_lib.allow_in_pillow(self._limits.max_pixels)
 
+  def sniff(self, head: bytes) -> bool:
+    return formats.sniff_format(head[:formats.SNIFF_LENGTH]) is not None
+
   def join_key(self, item: listing.ListedFile) -> Optional[str]:
-    """The file's key in the table; hidden files are rejected first."""
-    _check_visible(item)
+    """The file's key in the table."""
     return table_keys.file_key(item.rel_path, self._table.key_source,
                                self._table.folder)
 
@@ -66,13 +69,11 @@ class ImageFileConverter(conversion.FileConverter):
     """The file's class by `label_pattern`; None without one."""
     if self._label_pattern is None:
       return None
-    _check_visible(item)
     return layout.name_label(item.rel_path[len(self._prefix):],
                              self._label_pattern)
 
   def convert(self, item: listing.ListedFile,
               row: Optional[table_values.Row]) -> conversion.Converted:
-    _check_visible(item)
     features = {} if row is None else self._row_features(row)
     if self._labels:
       features.update(self._folder_label(item.rel_path))
@@ -88,7 +89,8 @@ class ImageFileConverter(conversion.FileConverter):
         image.channels, keys.keyed_hash(item.rel_path, self._salt, 'image')))
     features[example.IMAGE_CONTENT_KEY] = content_key
     return conversion.Converted([example.make_example(features)],
-                                content_digest=content_key)
+                                content_digest=content_key,
+                                reencoded=image.encoded is not data)
 
   def _folder_label(self, rel_path: str) -> dict:
     class_name = layout.class_of(rel_path[len(self._prefix):],
@@ -110,8 +112,3 @@ class ImageFileConverter(conversion.FileConverter):
       features[example.GROUP_KEY] = keys.keyed_hash(row.group, self._salt,
                                                     'group')
     return features
-
-
-def _check_visible(item: listing.ListedFile) -> None:
-  if layout.is_hidden(item.rel_path):
-    raise rejects.RejectError(rejects.HIDDEN_FILE)

@@ -16,11 +16,11 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 from tfx.components.example_gen import utils as example_gen_utils
 from tfx.proto import example_gen_pb2
 
+from image_example_gen import checks
 from image_example_gen import component_base
 from image_example_gen import conversion
 from image_example_gen import example
 from image_example_gen import executor_base
-from image_example_gen import keys
 from image_example_gen import limits as limits_lib
 from image_example_gen import listing
 from image_example_gen import outputs
@@ -36,8 +36,22 @@ MAX_SIZE_KEY = 'max_size'
 LABEL_PATTERN_KEY = 'label_pattern'
 LABEL_SEPARATOR_KEY = table_params.LABEL_SEPARATOR_KEY
 DETECT_SPLIT_FOLDERS_KEY = 'detect_split_folders'
+ALLOWED_EXTENSIONS_KEY = executor_base.ALLOWED_EXTENSIONS_KEY
+IGNORE_PATTERNS_KEY = executor_base.IGNORE_PATTERNS_KEY
 MAX_PIXELS_KEY = executor_base.MAX_PIXELS_KEY
 MAX_REJECT_FRACTION_KEY = executor_base.MAX_REJECT_FRACTION_KEY
+
+
+def split_folder_splits(input_base: str) -> List[example_gen_pb2.Input.Split]:
+  """The input splits of the split folders at the top of input_base ([]).
+
+  Raises:
+    ValueError: two folders map to one split.
+  """
+  folders = layout.detect_split_folders(listing.list_folders(input_base))
+  return [example_gen_pb2.Input.Split(name=layout.SPLIT_FOLDERS[f.lower()],
+                                      pattern=f'{f}/**')
+          for f in folders or ()]
 
 
 def find_tables(input_base: str, patterns: Sequence[str],
@@ -81,9 +95,60 @@ def _default_table(folder: str, exists: Callable[[str], bool]
   return found[0] if found else None
 
 
+def split_tables(input_base: str, exec_properties: Dict[str, Any],
+                 patterns: Sequence[str]) -> List[Optional[tables.TableSpec]]:
+  """Per input split, its metadata table, checked (fails naming it)."""
+  metadata_file = exec_properties.get(table_params.METADATA_FILE_KEY)
+  paths = ([metadata_file] * len(patterns) if metadata_file else
+           find_tables(input_base, patterns))
+  per_split = len(set(paths)) > 1
+  key_source = exec_properties[table_params.KEY_SOURCE_KEY]
+  checked = {}
+  for path, pattern in zip(paths, patterns):
+    if not path or path in checked:
+      continue
+    folder = (listing.fixed_prefix(pattern) if per_split else
+              executor_base.table_folder(path, input_base, key_source))
+    spec = table_params.table_spec(exec_properties, path, folder,
+                                   export_all=True)
+    if exec_properties.get(LABEL_PATTERN_KEY):
+      spec = dataclasses.replace(spec, label_column=None,
+                                 label_optional=False)
+    checked[path] = checks.check_table(spec)
+  return [checked.get(path) for path in paths]
+
+
+def check_inputs(input_base: str, exec_properties: Dict[str, Any],
+                 patterns: Sequence[str]) -> List[Optional[tables.TableSpec]]:
+  """The free checks (`checks`): input_base, the tables, class_names.
+
+  The component runs them for a local input_base, the executor for every
+  one, so that both fail with the same message.
+
+  Returns:
+    Per input split, its checked metadata table or None.
+
+  Raises:
+    ValueError: naming the path, table, column or class at fault.
+  """
+  checks.check_input_base(input_base)
+  specs = split_tables(input_base, exec_properties, patterns)
+  class_names = executor_base.list_property(exec_properties, CLASS_NAMES_KEY)
+  if (class_names and not any(specs) and
+      not exec_properties.get(LABEL_PATTERN_KEY)):
+    folders = _class_folders(input_base, patterns)
+    missing = [name for name in class_names if name not in folders]
+    if missing:
+      raise ValueError(
+          f'class_names {missing} have no folder in {input_base} (its class '
+          f'folders: {sorted(folders) or "none"}).')
+  return specs
+
+
 class Executor(executor_base.ImageExampleGenExecutor):
   """Converts every file of an image folder into an Example or a reject."""
 
+  component_name = 'ImageFolderExampleGen'
   writes_vocabulary = True
 
   def resolve_splits(
@@ -103,50 +168,47 @@ class Executor(executor_base.ImageExampleGenExecutor):
     """
     if not exec_properties.get(DETECT_SPLIT_FOLDERS_KEY):
       return input_config, output_config
-    folders = layout.detect_split_folders(
-        listing.list_folders(self._input_base))
-    if not folders:
+    splits = split_folder_splits(self._input_base)
+    if not splits:
       return input_config, output_config
     partition = output_config.split_config.partition_feature_name
     if (output_config.split_config.splits and output_config !=
         component_base.hash_split_output_config(partition)):
       raise ValueError(
-          f'{self._input_base} holds the split folders {folders}, and '
-          'output_config asks for hash-bucket splits: pass input_config to '
-          'say which folders to read as one split.')
-    input_config = example_gen_pb2.Input(splits=[
-        example_gen_pb2.Input.Split(name=layout.SPLIT_FOLDERS[f.lower()],
-                                    pattern=f'{f}/**')
-        for f in folders])
+          f'{self._input_base} holds the split folders '
+          f'{[s.pattern[:-3] for s in splits]}, and output_config asks for '
+          'hash-bucket splits: pass input_config to say which folders to '
+          'read as one split.')
+    input_config = example_gen_pb2.Input(splits=splits)
     logging.info('Split folders in %s: %s.', self._input_base, ', '.join(
         f'{s.pattern[:-3]}/ -> {s.name}' for s in input_config.splits))
     return input_config, example_gen_utils.make_default_output_config(
         input_config)
 
   def prepare(self, exec_properties: Dict[str, Any], output_uri: str) -> None:
-    self._salt = keys.resolve_salt()
+    patterns = executor_base.input_patterns(exec_properties)
+    self.tables = check_inputs(self._input_base, exec_properties, patterns)
+    self._table_of = dict(zip(patterns, self.tables))
     self._limits = limits_lib.SizeLimits(
         max_pixels=int(exec_properties[MAX_PIXELS_KEY]))
     self.class_names = executor_base.list_property(
         exec_properties, CLASS_NAMES_KEY) or None
     self._label_pattern = exec_properties.get(LABEL_PATTERN_KEY) or None
     self.labels_from_names = self._label_pattern is not None
-    patterns = executor_base.input_patterns(exec_properties)
-    self.tables = self._tables(exec_properties, patterns)
-    self._table_of = dict(zip(patterns, self.tables))
     self._vocabulary = []
     if any(spec and spec.group_column for spec in self.tables):
       self.group_key = example.GROUP_KEY
     if self.labels_from_names or any(spec and spec.label_column
                                      for spec in self.tables):
       return
-    classes = self.class_names or _discover_classes(self._input_base,
-                                                    patterns)
+    classes = self.class_names or sorted(
+        _class_folders(self._input_base, patterns))
     table = next((spec.path for spec in self.tables if spec), None)
     if table and len(classes) < 2 and not self.class_names:
       classes = []  # One folder of images beside a table is no class.
     if classes:
-      self._vocabulary = list(classes)
+      self._vocabulary = layout.class_vocabulary(classes) if (
+          not self.class_names) else list(classes)
       outputs.write_vocabulary(self._vocabulary, output_uri)
       if table:
         logging.info('Labels from the class folders of %s; %s adds its '
@@ -157,32 +219,6 @@ class Executor(executor_base.ImageExampleGenExecutor):
           '`label` feature (labels come from class folders, label_column or '
           'label_pattern).', self._input_base,
           f'{table} has no label column' if table else 'no metadata table')
-
-  def _tables(self, exec_properties: Dict[str, Any],
-              patterns: Sequence[str]) -> List[Optional[tables.TableSpec]]:
-    """Per input split, its metadata table, checked (fails naming it)."""
-    metadata_file = exec_properties.get(table_params.METADATA_FILE_KEY)
-    if metadata_file:
-      if not storage.exists(metadata_file):
-        raise ValueError(f'metadata_file {metadata_file} does not exist.')
-      paths = [metadata_file] * len(patterns)
-    else:
-      paths = find_tables(self._input_base, patterns)
-    per_split = len(set(paths)) > 1
-    checked = {}
-    for path, pattern in zip(paths, patterns):
-      if not path or path in checked:
-        continue
-      key_source = exec_properties[table_params.KEY_SOURCE_KEY]
-      folder = (listing.fixed_prefix(pattern) if per_split else
-                self.table_folder(path, key_source))
-      spec = table_params.table_spec(exec_properties, path, folder,
-                                     export_all=True)
-      if self.labels_from_names:
-        spec = dataclasses.replace(spec, label_column=None,
-                                   label_optional=False)
-      checked[path] = tables.check_table(spec, conversion.open_file)
-    return [checked.get(path) for path in paths]
 
   def make_converter(self, exec_properties: Dict[str, Any],
                      split_pattern: str) -> conversion.FileConverter:
@@ -197,11 +233,11 @@ class Executor(executor_base.ImageExampleGenExecutor):
     return True
 
 
-def _discover_classes(input_base: str, patterns: List[str]) -> List[str]:
-  """Sorted union of the class folders below each pattern's fixed prefix."""
+def _class_folders(input_base: str, patterns: Sequence[str]) -> List[str]:
+  """The class folders below each pattern's fixed prefix, hidden ones aside."""
   names = set()
   for pattern in patterns:
     folder = os.path.join(input_base, listing.fixed_prefix(pattern))
     names.update(name for name in listing.list_folders(folder)
                  if not name.startswith('.'))
-  return layout.class_vocabulary(names) if names else []
+  return sorted(names)

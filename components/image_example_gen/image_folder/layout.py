@@ -39,15 +39,6 @@ def _components(rel_path: str) -> List[str]:
   return [part for part in rel_path.split('/') if part]
 
 
-def is_hidden(rel_path: str) -> bool:
-  """Whether any component of the path starts with '.'.
-
-  Covers macOS resource forks (`._x.jpg`), `.DS_Store`, and everything inside
-  hidden folders such as `.ipynb_checkpoints/` or `.git/`.
-  """
-  return any(part.startswith('.') for part in _components(rel_path))
-
-
 def class_of(rel_path: str, has_split_folders: bool) -> Optional[str]:
   """The class folder of a file, or None for a file outside any class folder.
 

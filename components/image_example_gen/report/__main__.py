@@ -13,8 +13,7 @@ import argparse
 import sys
 from typing import Optional, Sequence
 
-from image_example_gen.report import mlmd
-from image_example_gen.report import writer
+from image_example_gen import console
 
 
 def _parse(argv: Optional[Sequence[str]]) -> argparse.Namespace:
@@ -38,6 +37,15 @@ def _parse(argv: Optional[Sequence[str]]) -> argparse.Namespace:
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
   args = _parse(argv)
+  console.quiet_entry_point()
+  with console.filtered_stderr():
+    return _report(args)
+
+
+def _report(args: argparse.Namespace) -> int:
+  # Imported after parsing: TensorFlow and TFDV take seconds.
+  from image_example_gen.report import mlmd  # pylint: disable=g-import-not-at-top
+  from image_example_gen.report import writer  # pylint: disable=g-import-not-at-top
   examples_uri, statistics_uri = args.examples, args.statistics
   if args.metadata:
     examples_uri = mlmd.latest_examples_uri(args.metadata, args.pipeline)

@@ -9,19 +9,19 @@ sharding, and that is the same for every run with the same input and salt.
 import bisect
 import collections
 import dataclasses
-import json
 import os
 from typing import Dict, Iterator, List, Optional, Sequence, Tuple
 
 import tensorflow as tf
 
+from image_example_gen import console
 from image_example_gen import example as example_lib
 from image_example_gen import executor_base
-from image_example_gen import outputs
+from image_example_gen import reading
 from image_example_gen import rejects as rejects_lib
+from image_example_gen import summary as summary_lib
 
-SPLIT_PREFIX = 'Split-'
-LABEL_VOCABULARY_FILE = outputs.VOCABULARY_FILE
+SPLIT_PREFIX = reading.SPLIT_PREFIX
 FRAME_INDEX = 'dicom/frame_index'
 # Slices of a volume shown in its strip, evenly spaced from first to last.
 STRIP_SLICES = 8
@@ -30,8 +30,6 @@ NO_LABEL = 'none'
 # Text columns of a table shown under a thumbnail, and their length there.
 CAPTION_TEXT_COLUMNS = 2
 CAPTION_TEXT_LENGTH = 26
-# Splits in this order first, any others after them alphabetically.
-_SPLIT_ORDER = ('train', 'eval', 'val', 'validation', 'test')
 
 
 @dataclasses.dataclass(frozen=True)
@@ -96,6 +94,18 @@ class ArtifactData:
     return [r for r in self.rejects
             if (r.stage, r.reason) == (stage, reason)][:limit]
 
+  def split_warnings(self) -> List[str]:
+    """Splits with one class only, or without a class another split has."""
+    labels = [int(label) for counts in self.splits.values()
+              for label in counts.labels if label.isdigit()]
+    names = [self.label_names.get(str(i), str(i))
+             for i in range(max(labels) + 1)] if labels else []
+    return summary_lib.split_warnings({'splits': {
+        split: {'examples': counts.examples,
+                'labels': {k: v for k, v in counts.labels.items()
+                           if k != NO_LABEL}}
+        for split, counts in self.splits.items()}}, names)
+
 
 def _stage_order(stage_reason: Tuple[str, str]) -> Tuple[int, str]:
   stage, reason = stage_reason
@@ -106,10 +116,9 @@ def _stage_order(stage_reason: Tuple[str, str]) -> Tuple[int, str]:
 
 def split_names(uri: str) -> List[str]:
   """The artifact's splits (its `Split-*` folders), train and eval first."""
-  names = [os.path.basename(path.rstrip('/'))[len(SPLIT_PREFIX):]
-           for path in tf.io.gfile.glob(os.path.join(uri, SPLIT_PREFIX + '*'))]
-  return sorted(names, key=lambda n: (
-      _SPLIT_ORDER.index(n) if n in _SPLIT_ORDER else len(_SPLIT_ORDER), n))
+  return console.split_order(
+      os.path.basename(path.rstrip('/'))[len(SPLIT_PREFIX):]
+      for path in tf.io.gfile.glob(os.path.join(uri, SPLIT_PREFIX + '*')))
 
 
 def iter_examples(uri: str, split: str) -> Iterator[tf.train.Example]:
@@ -240,21 +249,8 @@ def strip_slices(example: tf.train.Example,
 
 def read_label_names(uri: str) -> Dict[str, str]:
   """Label -> class name from the artifact's vocabulary file, if it has one."""
-  path = os.path.join(uri, LABEL_VOCABULARY_FILE)
-  if not tf.io.gfile.exists(path):
-    return {}
-  with tf.io.gfile.GFile(path, 'r') as f:
-    names = [line.rstrip('\n') for line in f]
-  return {str(i): name for i, name in enumerate(names) if name}
-
-
-def read_summary(uri: str) -> Optional[dict]:
-  """The artifact's `ingest_summary.json`, or None without one."""
-  path = os.path.join(uri, executor_base.SUMMARY_FILE)
-  if not tf.io.gfile.exists(path):
-    return None
-  with tf.io.gfile.GFile(path, 'r') as f:
-    return json.loads(f.read())
+  return {str(i): name for i, name in enumerate(reading.vocabulary(uri))
+          if name}
 
 
 class _SplitReader:
@@ -337,7 +333,7 @@ def read_artifact(uri: str, per_label: int = 4,
     raise FileNotFoundError(
         f'No {SPLIT_PREFIX}* folder under {uri}: not an Examples artifact.')
   label_names = read_label_names(uri)
-  summary = read_summary(uri)
+  summary = reading.read_summary(uri)
   texts = text_columns(summary)
   readers = {}
   is_dicom = False

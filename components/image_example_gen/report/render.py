@@ -51,6 +51,7 @@ figure.strip { width: auto; }
 figure img { background: #000; image-rendering: pixelated; display: block; }
 figcaption { font-size: 10px; line-height: 1.25; word-break: break-all; }
 .note { color: #666; font-size: 90%; }
+.warning { color: #a40000; font-weight: bold; }
 """
 
 
@@ -275,13 +276,57 @@ def _counts_html(data: data_lib.ArtifactData) -> List[str]:
   return rows
 
 
-def _summary_html(summary: Optional[dict]) -> List[str]:
-  if not summary:
-    return []
-  return [f'<p>Ingestion: {summary.get("input_files", "?")} input files, '
-          f'{summary.get("converted_files", "?")} converted into '
-          f'{summary.get("examples", "?")} Examples, '
-          f'{summary.get("rejected_files", "?")} rejected.</p>']
+def _summary_html(data: data_lib.ArtifactData) -> List[str]:
+  """The ingestion counts, the table join, and warnings about the splits."""
+  summary = data.summary or {}
+  parts = []
+  if summary:
+    parts.append(
+        f'<p class="ingestion">Ingestion: {summary.get("input_files", "?")} '
+        f'input files, {summary.get("converted_files", "?")} converted into '
+        f'{summary.get("examples", "?")} Examples, '
+        f'{summary.get("rejected_files", "?")} rejected; '
+        f'{summary.get("skipped_files", 0)} files skipped as not inputs'
+        + (f' ({_e(", ".join(f"{k} {v}" for k, v in summary["skips"].items()))})'
+           if summary.get('skips') else '') + '.</p>')
+    rows = []
+    duplicates = summary.get('duplicates') or {}
+    for key, title in (
+        ('duplicate_images', 'files whose bytes another file has'),
+        ('duplicate_groups', 'distinct contents that occur more than once'),
+        ('duplicate_images_across_splits',
+         'of those files, in more than one split')):
+      if key in duplicates:
+        rows.append((key, title, duplicates[key]))
+    if 'reencoded_files' in summary:
+      rows.append(('reencoded_files', 'stored as a re-encoded PNG, not '
+                   'their own bytes', summary['reencoded_files']))
+    repaired = summary.get('repaired_files') or {}
+    if repaired.get('count'):
+      rows.append(('repaired_files', 'decoded after a repair',
+                   repaired['count']))
+    table = summary.get('metadata') or {}
+    for key, title in (
+        ('metadata_rows', 'table rows'),
+        ('metadata_rows_matched', 'table rows matched by a converted file'),
+        ('metadata_rows_without_file', 'table rows without a file'),
+        ('metadata_bad_rows', 'table rows that do not parse')):
+      if key in table:
+        rows.append((key, title, table[key]))
+    if rows:
+      parts.append('<table class="ingestion"><tr><th>count</th><th>what</th>'
+                   '<th>files</th></tr>')
+      parts.extend(f'<tr data-count="{_e(key)}"><td class="text"><code>'
+                   f'{_e(key)}</code></td><td class="text">{_e(title)}</td>'
+                   f'<td>{value}</td></tr>' for key, title, value in rows)
+      parts.append('</table>')
+    keys = table.get('metadata_rows_without_file_first_keys')
+    if keys:
+      parts.append('<p class="note">First table keys without a file: '
+                   f'{_e(", ".join(keys))}</p>')
+  parts.extend(f'<p class="warning">Warning: {_e(warning)}.</p>'
+               for warning in data.split_warnings())
+  return parts
 
 
 def _table_html(summary: Optional[dict]) -> List[str]:
@@ -396,8 +441,55 @@ def _statistics_html(links: Sequence[Tuple[str, str]]) -> List[str]:
   items = ''.join(f'<li><a href="{_e(href)}">{_e(title)}</a></li>'
                   for title, href in links)
   return [f'<ul>{items}</ul>',
-          '<p class="note">TFDV\'s Facets pages are separate files: they load '
-          'the Facets viewer from the web, unlike this report.</p>']
+          '<p class="note">TFDV\'s Facets pages are separate files: their '
+          'interactive view loads its viewer from the web, unlike this '
+          'report. Each also holds a plain table per feature, which shows '
+          'without a network.</p>']
+
+
+def _number_text(value: float) -> str:
+  return f'{value:.4g}'
+
+
+def statistics_table(statistics) -> str:
+  """Plain HTML tables of a DatasetFeatureStatisticsList, one per data set.
+
+  Per feature: type, count, missing, and min / max / mean (numbers) or the
+  number of distinct values and the top values (strings), or the average
+  size (bytes): what the Facets view shows first, without a script.
+  """
+  parts = []
+  for dataset in statistics.datasets:
+    parts.append(f'<h3>{_e(dataset.name or "statistics")}: '
+                 f'{dataset.num_examples} Examples</h3>')
+    parts.append('<table class="statistics"><tr><th>feature</th><th>type'
+                 '</th><th>count</th><th>missing</th><th>min</th><th>max</th>'
+                 '<th>mean</th><th>distinct / top values</th></tr>')
+    for feature in dataset.features:
+      name = '.'.join(feature.path.step) or feature.name
+      kind = feature.WhichOneof('stats') or ''
+      stats = getattr(feature, kind) if kind else None
+      common = getattr(stats, 'common_stats', None)
+      cells = ['', '', '', '']
+      if kind == 'num_stats':
+        cells[:3] = [_number_text(stats.min), _number_text(stats.max),
+                     _number_text(stats.mean)]
+      elif kind == 'string_stats':
+        top = ', '.join(f'{v.value} ({v.frequency:g})'
+                        for v in stats.top_values[:5])
+        cells[3] = f'{stats.unique} distinct: {top}'
+      elif kind == 'bytes_stats':
+        cells[3] = (f'{stats.unique} distinct, {stats.avg_num_bytes:.0f} '
+                    'bytes on average')
+      parts.append(
+          f'<tr data-feature="{_e(name)}"><td class="text"><code>{_e(name)}'
+          f'</code></td><td class="text">{_e(type(feature).Type.Name(feature.type))}</td>'
+          f'<td>{common.num_non_missing if common else ""}</td>'
+          f'<td>{common.num_missing if common else ""}</td>'
+          + ''.join(f'<td class="text">{_e(c)}</td>' for c in cells)
+          + '</tr>')
+    parts.append('</table>')
+  return '\n'.join(parts)
 
 
 def report_html(data: data_lib.ArtifactData, thumbs: Thumbnails,
@@ -425,7 +517,7 @@ def report_html(data: data_lib.ArtifactData, thumbs: Thumbnails,
       '<title>Examples report</title>', f'<style>{_STYLE}</style>',
       '</head><body>', '<h1>Examples report</h1>',
       f'<p>Artifact: <code>{_e(data.uri)}</code></p>',
-      *_summary_html(data.summary),
+      *_summary_html(data),
       '<h2>Counts</h2>', *_counts_html(data),
       '<h2>Metadata table</h2>', *_table_html(data.summary),
       f'<img src="{_data_uri(chart_png)}" alt="counts per split and label">',

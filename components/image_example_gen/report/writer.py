@@ -5,9 +5,11 @@ Files written into `out_dir`:
   contact_sheet.png       every thumbnail with its caption, one block a split
   statistics-<split>.html TFDV's Facets view of a StatisticsGen output, and
   statistics-<a>-vs-<b>.html for the first split against each other one;
-                          only with statistics. These pages load the Facets
-                          viewer from the web, which is why they are
-                          separate files, linked from the report.
+                          only with statistics. The Facets view loads its
+                          viewer from the web (blank on a network without
+                          internet), which is why these are separate files,
+                          linked from the report; below the view each page
+                          holds the same statistics as plain tables.
 """
 
 import dataclasses
@@ -44,10 +46,21 @@ def _write(path: str, content, mode: str) -> None:
     f.write(content)
 
 
-def _statistics_page(body: str, title: str) -> str:
+def _statistics_page(body: str, title: str, tables: str) -> str:
   return (f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
           f'<title>{html.escape(title)}</title></head><body>\n{body}\n'
-          '</body></html>\n')
+          '<h2>The same statistics without the web</h2>\n'
+          '<p class="note">The view above loads its viewer from the web and '
+          'stays blank without internet access; these tables need '
+          f'nothing.</p>\n{tables}\n</body></html>\n')
+
+
+def _joined(*lists):
+  """One DatasetFeatureStatisticsList of the data sets of several."""
+  joined = type(lists[0])()
+  for statistics in lists:
+    joined.datasets.extend(statistics.datasets)
+  return joined
 
 
 def write_statistics_pages(statistics_uri: str,
@@ -71,22 +84,27 @@ def write_statistics_pages(statistics_uri: str,
                         STATISTICS_FILE)
     if tf.io.gfile.exists(path):
       stats[split] = tfdv.load_stats_binary(path)
+      for dataset in stats[split].datasets:
+        dataset.name = dataset.name or split
   if not stats:
     raise FileNotFoundError(
         f'No {data_lib.SPLIT_PREFIX}*/{STATISTICS_FILE} under '
         f'{statistics_uri}: not a StatisticsGen output.')
   pages = [(f'{split} statistics', f'statistics-{split}.html',
-            display_util.get_statistics_html(stats[split], lhs_name=split))
+            display_util.get_statistics_html(stats[split], lhs_name=split),
+            render.statistics_table(stats[split]))
            for split in stats]
   first, *others = stats
   pages.extend(
       (f'{first} vs {other} statistics', f'statistics-{first}-vs-{other}.html',
        display_util.get_statistics_html(stats[first], stats[other],
-                                        lhs_name=first, rhs_name=other))
+                                        lhs_name=first, rhs_name=other),
+       render.statistics_table(_joined(stats[first], stats[other])))
       for other in others)
-  for title, name, body in pages:
-    _write(os.path.join(out_dir, name), _statistics_page(body, title), 'w')
-  return [(title, name) for title, name, _ in pages]
+  for title, name, body, tables in pages:
+    _write(os.path.join(out_dir, name), _statistics_page(body, title, tables),
+           'w')
+  return [(title, name) for title, name, _, _ in pages]
 
 
 def write_report(examples_uri: str,

@@ -4,6 +4,7 @@ import argparse
 import pathlib
 from typing import Optional, Sequence
 
+from image_example_gen import console
 from image_example_gen.sample_data.captioned import make_captioned_images
 from image_example_gen.sample_data.ct import make_ct_sample
 from image_example_gen.sample_data.dicom import make_dicom_sample
@@ -34,13 +35,25 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                       help='DICOM files per patient')
   parser.add_argument('--split-folders', action='store_true',
                       help='image folder: classes under train/ val/ test/')
+  parser.add_argument('--broken-files', action='store_true',
+                      help='also write the deliberately broken files '
+                           '(rejected) and junk files (skipped), one of each '
+                           'kind; the 5 broken DICOM files exceed the default '
+                           'max_reject_fraction of 5%% below --n 95')
   args = parser.parse_args(argv)
+  console.quiet_entry_point()
+  with console.filtered_stderr():
+    _write(args)
+  return 0
+
+
+def _write(args: argparse.Namespace) -> None:
   out = pathlib.Path(args.out)
   if args.kind in ('dicom', 'both'):
     dicom = make_dicom_sample(
         out / 'dicom' if args.kind == 'both' else out, n_images=args.n,
         images_per_patient=args.images_per_patient, size=args.size,
-        seed=args.seed)
+        seed=args.seed, broken_files=args.broken_files)
     print(f'{dicom.root}: {len(dicom.images)} good DICOM files, '
           f'{len(dicom.rejects)} to be rejected, '
           f'{len(dicom.missing_files)} CSV row(s) without file; labels in '
@@ -48,10 +61,11 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
   if args.kind in ('images', 'both'):
     folder = make_image_folder(
         out / 'images' if args.kind == 'both' else out, n_images=args.n,
-        size=args.size, seed=args.seed, split_folders=args.split_folders)
+        size=args.size, seed=args.seed, split_folders=args.split_folders,
+        broken_files=args.broken_files)
     print(f'{folder.root}: {len(folder.images)} good images in '
           f'{len(folder.class_names)} classes, {len(folder.rejects)} to be '
-          f'rejected')
+          f'rejected, {len(folder.skips)} to be skipped')
   if args.kind == 'ct':
     volumes = make_ct_sample(out, n_studies=args.n, size=args.size,
                              seed=args.seed)
@@ -68,5 +82,4 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     burned = make_burned_in_sample(out, seed=args.seed)
     print(f'{burned.root}: {len(burned.files)} DICOM files with PHI in '
           'their pixels (ultrasound, secondary captures, photographs)')
-  return 0
 

@@ -455,17 +455,19 @@ def make_dicom_sample(out_dir: common.PathLike,
                       n_images: int = 48,
                       images_per_patient: int = 4,
                       size: int = 64,
-                      seed: int = 0) -> DicomSample:
+                      seed: int = 0,
+                      broken_files: bool = True) -> DicomSample:
   """Writes an RSNA-mammography-like DICOM tree with a labels CSV.
 
   Layout: `out_dir/train_images/<patient_id>/<image_id>.dcm` and
   `out_dir/train.csv` (`CSV_HEADER`). The `n_images` good files cycle through
   photometric interpretations, bit depths, windows and transfer syntaxes
   (each at least once for n_images >= 12); their headers carry fake PHI that
-  differs from the dataset ids. Besides them: a text file named `.dcm`, a
-  truncated file, a DICOM without pixel data, an undecodable JPEG 2000 file
-  (each with a CSV row), a good file without a CSV row, and a CSV row without
-  a file.
+  differs from the dataset ids. Besides them (with `broken_files`): a text
+  file named `.dcm`, a truncated file, a DICOM without pixel data, an
+  undecodable JPEG 2000 file (each with a CSV row), a good file without a CSV
+  row, and a CSV row without a file. These five rejects exceed the default
+  `max_reject_fraction` (5%) below about 95 good files.
 
   Args:
     out_dir: a new or empty folder.
@@ -473,6 +475,7 @@ def make_dicom_sample(out_dir: common.PathLike,
     images_per_patient: good files per patient (views L/R x CC/MLO in turn).
     size: rows and columns of every image, at least `MIN_DICOM_SIZE`.
     seed: everything derives from it.
+    broken_files: also write the broken files and the row without a file.
 
   Returns:
     What was written, and how each file is expected to end.
@@ -509,7 +512,7 @@ def make_dicom_sample(out_dir: common.PathLike,
                  patient.age, label))
 
   # Extra file k belongs to patient k (mod n): rejects, then a row w/o file.
-  for k, reason in enumerate(_EXTRA_FILES):
+  for k, reason in enumerate(_EXTRA_FILES if broken_files else ()):
     index = n_images + k
     patient = patients[k % n_patients]
     laterality, view = _VIEWS[k % len(_VIEWS)]

@@ -54,13 +54,16 @@ class ImageFolderSample:
       `CLASS_NAMES`, label = digit, unless n_images is too small for every
       digit to occur).
     images: the good files, in index order.
-    rejects: rel_path -> the reason (`image_example_gen.rejects`) each other
+    rejects: rel_path -> the reason (`image_example_gen.rejects`) each broken
       file is expected to be rejected for.
+    skips: rel_path -> the reason each junk file is expected to be skipped
+      for.
   """
   root: pathlib.Path
   class_names: List[str]
   images: List[FolderImage]
   rejects: Dict[str, str]
+  skips: Dict[str, str]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -143,16 +146,18 @@ def make_image_folder(out_dir: common.PathLike,
                       n_images: int = 60,
                       size: int = 64,
                       seed: int = 0,
-                      split_folders: bool = False) -> ImageFolderSample:
+                      split_folders: bool = False,
+                      broken_files: bool = True) -> ImageFolderSample:
   """Writes a PetImages-like class-per-folder tree of digit images.
 
   Layout: `out_dir/digit_<d>/<i>.<ext>` (or `out_dir/<split>/digit_<d>/...`
   with `split_folders`). Mostly RGB and grayscale JPEGs and PNGs; odd images
   below 20 (and every tenth after) are the special cases: a BMP named .jpg,
   GIF, WebP, TIFF, upper-case .JPG/.PNG, CMYK JPEG, EXIF-rotated JPEG, a file
-  in a sub-folder `digit_<d>/extra/`, a .jpeg. Besides them, in class folders
-  of the first images: an empty .jpg, a truncated JPEG, an AppleDouble
-  `._0.jpg`, a `.DS_Store` and a `notes.txt`.
+  in a sub-folder `digit_<d>/extra/`, a .jpeg. Besides them (with
+  `broken_files`), in class folders of the first images: an empty .jpg and a
+  truncated JPEG (rejects), an AppleDouble `._0.jpg`, a `.DS_Store` and a
+  `notes.txt` (junk, skipped).
 
   Args:
     out_dir: a new or empty folder.
@@ -161,6 +166,7 @@ def make_image_folder(out_dir: common.PathLike,
     seed: everything derives from it.
     split_folders: put the class folders under train/ val/ test/ (14/3/3 of
       every 20 images).
+    broken_files: also write the broken and junk files.
 
   Returns:
     What was written, and how each file is expected to end.
@@ -195,18 +201,21 @@ def make_image_folder(out_dir: common.PathLike,
 
   truncated, _ = common.render_digit(n_images + 1, size, seed)
   truncated_jpeg = encode_image(truncated, _COMMON_FOLDER_VARIANTS[0])
-  bad_files = {
-      f'{folder_of(0)}/._0.jpg': (_APPLE_DOUBLE, rejects.HIDDEN_FILE),
-      f'{folder_of(0)}/.DS_Store': (_DS_STORE, rejects.HIDDEN_FILE),
+  broken = {
       f'{folder_of(1)}/{n_images}.jpg': (b'', rejects.EMPTY_FILE),
       f'{folder_of(2)}/{n_images + 1}.jpg': (
           truncated_jpeg[:int(len(truncated_jpeg) * _TRUNCATED_FRACTION)],
           rejects.TRUNCATED),
-      f'{folder_of(3)}/notes.txt': (_NOTES, rejects.NOT_AN_IMAGE),
-  }
-  for rel_path, (data, _) in bad_files.items():
+  } if broken_files else {}
+  junk = {
+      f'{folder_of(0)}/._0.jpg': (_APPLE_DOUBLE, rejects.HIDDEN_FILE),
+      f'{folder_of(0)}/.DS_Store': (_DS_STORE, rejects.HIDDEN_FILE),
+      f'{folder_of(3)}/notes.txt': (_NOTES, rejects.NON_IMAGE_FILE),
+  } if broken_files else {}
+  for rel_path, (data, _) in {**broken, **junk}.items():
     common.write(root, rel_path, data)
   return ImageFolderSample(
       root=root, class_names=class_names, images=images,
-      rejects={rel_path: reason for rel_path, (_, reason) in bad_files.items()})
+      rejects={rel_path: reason for rel_path, (_, reason) in broken.items()},
+      skips={rel_path: reason for rel_path, (_, reason) in junk.items()})
 

@@ -25,8 +25,10 @@ Transform's output):
   epochs: passes over the train split (default 12).
   batch_size: examples per step (default 32).
   learning_rate: Adam's learning rate (default 0.002).
-  num_classes: the number of classes (default: 1 + the max of the schema's
-    `label` int_domain).
+  num_classes: the number of classes (default: from the Examples the
+    Trainer reads: the lines of their label vocabulary, else 1 + the largest
+    label in their ingest summary; else 1 + the max of the schema's `label`
+    int_domain).
   backbone: the image branch: 'cnn' (default; two conv layers) or a Keras
     application without its top, then global average pooling:
     'efficientnet_b0' ... 'efficientnet_b7' (`tf_keras.applications.
@@ -55,6 +57,7 @@ import contextlib
 import dataclasses
 import os
 import tempfile
+import time
 from typing import Any, Callable, Dict, Iterator, List, Mapping, Optional, Union
 
 from absl import logging
@@ -65,6 +68,9 @@ import tensorflow_transform as tft
 import tf_keras
 from tfx import v1 as tfx
 
+from image_example_gen import console
+from image_example_gen import reading
+from image_example_gen.training import defaults
 from image_example_gen.training import preprocessing
 # pylint: disable=g-direct-tensorflow-import
 from tensorflow.python.autograph.core import config as autograph_config
@@ -77,9 +83,9 @@ NUM_CLASSES_KEY = 'num_classes'
 BACKBONE_KEY = 'backbone'
 BACKBONE_WEIGHTS_KEY = 'backbone_weights'
 BACKBONE_TRAINABLE_KEY = 'backbone_trainable'
-DEFAULT_EPOCHS = 12
-DEFAULT_BATCH_SIZE = 32
-DEFAULT_LEARNING_RATE = 2e-3
+DEFAULT_EPOCHS = defaults.DEFAULT_EPOCHS
+DEFAULT_BATCH_SIZE = defaults.DEFAULT_BATCH_SIZE
+DEFAULT_LEARNING_RATE = defaults.DEFAULT_LEARNING_RATE
 
 SERVING_SIGNATURE = 'serving_default'
 SERVING_INPUT = 'examples'
@@ -90,11 +96,11 @@ _SEED = 0
 # Units of the text branch's dense layer.
 _TEXT_UNITS = 32
 
-CNN = 'cnn'
+CNN = defaults.CNN
 # Keras applications by `backbone` name: constructors of Keras models.
-BACKBONES = {f'efficientnet_b{i}': getattr(tf_keras.applications,
-                                           f'EfficientNetB{i}')
-             for i in range(8)}
+BACKBONES = {name: getattr(tf_keras.applications,
+                           f'EfficientNetB{name[len("efficientnet_b"):]}')
+             for name in defaults.BACKBONE_NAMES}
 MIN_BACKBONE_IMAGE_SIZE = 32
 # What Keras' ImageNet EfficientNet files hold as the Normalization layer's
 # mean and variance: the variance is in fact the standard deviation
@@ -131,19 +137,31 @@ class Backbone:
 
 
 def num_classes(custom_config: Optional[Mapping[str, Any]],
-                schema: schema_pb2.Schema) -> int:
-  """`num_classes` of custom_config, else 1 + the max of `label`'s domain."""
+                schema: schema_pb2.Schema,
+                examples_uri: Optional[str] = None) -> int:
+  """The model's number of classes, from the data unless configured.
+
+  Args:
+    custom_config: its `num_classes` wins when set.
+    schema: a `label` int_domain max gives max + 1, when the Examples say
+      nothing.
+    examples_uri: the Examples artifact the Trainer reads: its label
+      vocabulary or its summary's labels (`reading.class_names`).
+  """
   if custom_config and custom_config.get(NUM_CLASSES_KEY):
     return int(custom_config[NUM_CLASSES_KEY])
+  names = reading.class_names(examples_uri) if examples_uri else []
+  if names:
+    return len(names)
   for feature in schema.feature:
-    if feature.name == preprocessing.RAW_LABEL:
-      if not feature.int_domain.HasField('max'):
-        raise ValueError(
-            f'The schema\'s {preprocessing.RAW_LABEL!r} feature needs an '
-            f'int_domain with a max (the model has max + 1 classes), or set '
-            f'{NUM_CLASSES_KEY!r} in custom_config.')
+    if (feature.name == preprocessing.RAW_LABEL and
+        feature.int_domain.HasField('max')):
       return feature.int_domain.max + 1
-  raise ValueError(f'The schema has no {preprocessing.RAW_LABEL!r} feature.')
+  raise ValueError(
+      'Cannot tell the number of classes: the Examples have no label '
+      'vocabulary and no ingest summary with labels, and the schema\'s '
+      f'{preprocessing.RAW_LABEL!r} has no int_domain max; set '
+      f'{NUM_CLASSES_KEY!r} in custom_config (pipeline.py --num-classes).')
 
 
 @contextlib.contextmanager
@@ -359,6 +377,33 @@ def make_serving_fn(model: tf_keras.Model,
   return serve
 
 
+class ProgressLine(tf_keras.callbacks.Callback):
+  """A line on the console at intervals and at the end, not one per epoch.
+
+  Keras' `verbose=2` prints two lines an epoch; on a long training the
+  console (`console.logger`) gets one line per `interval_s`, with the epoch
+  and its metrics, and a last line with the final metrics.
+  """
+
+  def __init__(self, epochs: int,
+               interval_s: float = console.PROGRESS_INTERVAL_S):
+    super().__init__()
+    self._epochs = epochs
+    self._interval_s = interval_s
+
+  def on_train_begin(self, logs=None):
+    self._start = self._last = time.monotonic()
+
+  def on_epoch_end(self, epoch, logs=None):
+    now = time.monotonic()
+    if epoch + 1 == self._epochs or now - self._last >= self._interval_s:
+      self._last = now
+      metrics = ', '.join(f'{k} {v:.4f}' for k, v in (logs or {}).items())
+      console.logger().info('Trainer: epoch %d/%d, %s (%s)', epoch + 1,
+                            self._epochs, metrics,
+                            console.duration(now - self._start))
+
+
 def leave_tf_keras_unconverted() -> None:
   """Makes AutoGraph leave `tf_keras` alone, as TF 2.16 does for `keras`.
 
@@ -399,7 +444,8 @@ def run_fn(fn_args: tfx.components.FnArgs) -> None:
   tf_transform_output = tft.TFTransformOutput(fn_args.transform_output)
   image_shape = tf_transform_output.transformed_feature_spec()[
       preprocessing.IMAGE].shape
-  n_classes = num_classes(config, tf_transform_output.raw_metadata.schema)
+  n_classes = num_classes(config, tf_transform_output.raw_metadata.schema,
+                          reading.examples_uri_of(fn_args.train_files[0]))
   tokens = text_tokens(tf_transform_output)
   text_feature = _text_feature(config, tokens)
   logging.info('Training %s on %s images%s, %d classes, %d epochs.',
@@ -417,8 +463,8 @@ def run_fn(fn_args: tfx.components.FnArgs) -> None:
                                    batch_size, shuffle=False,
                                    text_feature=text_feature),
       validation_freq=epochs,
-      verbose=2,  # One line per epoch: progress bars flood pipeline logs.
-      callbacks=[tf_keras.callbacks.TensorBoard(
+      verbose=0,  # Progress bars and epoch lines flood pipeline logs.
+      callbacks=[ProgressLine(epochs), tf_keras.callbacks.TensorBoard(
           log_dir=fn_args.model_run_dir, update_freq='epoch')])
   model.save(fn_args.serving_model_dir, save_format='tf',
              signatures={SERVING_SIGNATURE: make_serving_fn(

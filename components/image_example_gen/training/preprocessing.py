@@ -35,6 +35,7 @@ import tensorflow as tf
 import tensorflow_transform as tft
 
 from image_example_gen import example
+from image_example_gen.training import defaults
 
 # Transformed features.
 IMAGE = 'image'
@@ -50,8 +51,8 @@ CHANNELS_KEY = 'channels'
 STRETCH_CONTRAST_KEY = 'stretch_contrast'
 TEXT_FEATURE_KEY = 'text_feature'
 VOLUME_DEPTH_KEY = 'volume_depth'
-DEFAULT_IMAGE_SIZE = 28
-DEFAULT_CHANNELS = 1
+DEFAULT_IMAGE_SIZE = defaults.DEFAULT_IMAGE_SIZE
+DEFAULT_CHANNELS = defaults.DEFAULT_CHANNELS
 _SUPPORTED_CHANNELS = (1, 3)
 # Floor of the stretch's divisor: a flat image stays flat, without a 0 / 0.
 _MIN_RANGE = 1e-3
