@@ -287,17 +287,35 @@ def summary_lines(component: str, input_base: str, uri: str,
         + (f' ({_names(keys)})' if keys else '')
         + (f', {table["metadata_bad_rows"]} bad'
            if table.get('metadata_bad_rows') else ''))
+  if summary.get('series'):
+    lines.append(f'  series: {summary["series"]}')
+  deidentified = summary.get('deidentification')
+  if deidentified:
+    lines.append(
+        f'  de-identification: {len(deidentified["attributes"])} allow-listed '
+        'attributes, keyed hashes ('
+        + ('PUBLIC default salt' if deidentified['salt'].startswith('public')
+           else 'secret salt')
+        + f'); burned-in pixels ({deidentified["burned_in_annotation"]}): '
+        + ', '.join(f'{deidentified[outcome]} {outcome}'
+                    for outcome in _BURNED_IN_OUTCOMES))
   for key in sorted(set(summary) - _KNOWN_KEYS):
-    lines.append(f'  {key}: {_compact(summary[key])}')
+    if summary[key]:
+      lines.append(f'  {key}: {_compact(summary[key])}')
   lines.append(f'  output: {uri} (Split-*/, {rejects_lib.REJECTS_DIR}/, '
                f'{rejects_lib.SKIPPED_DIR}/, ingest_summary.json)')
   return lines
 
 
+# The de-identification record's counts (`dicom.burned_in.OUTCOMES`; this
+# module imports nothing of DICOM).
+_BURNED_IN_OUTCOMES = ('cropped_to_regions', 'burned_in_kept',
+                       'burned_in_rejected')
 _KNOWN_KEYS = frozenset((
     'input_files', 'converted_files', 'rejected_files', 'skipped_files',
     'examples', 'bytes_read', 'splits', 'rejects', 'skips', 'first_paths',
-    'duplicates', 'reencoded_files', 'repaired_files', 'metadata'))
+    'duplicates', 'reencoded_files', 'repaired_files', 'metadata', 'series',
+    'deidentification', *_BURNED_IN_OUTCOMES))
 
 
 def _compact(value: Any, limit: int = 200) -> str:

@@ -23,7 +23,7 @@ _FLAGS = {
              'allowed_extensions', 'ignore_patterns', 'max_reject_fraction'),
     DICOM: ('metadata_file', 'key_column', 'key_source', 'label_column',
             'extra_columns', 'column_types', 'group_column', 'ignore_patterns',
-            'max_reject_fraction'),
+            'max_reject_fraction', 'unit'),
 }
 
 
@@ -100,6 +100,10 @@ def add_example_gen_flags(parser: argparse.ArgumentParser) -> None:
   group.add_argument('--ignore-patterns', type=_list,
                      help='files to skip: names (*.xml, masks) or paths '
                           '(train/extra/*)')
+  group.add_argument('--unit', choices=('image', 'series'),
+                     help="DICOM: an Example per frame, or per series (a "
+                          "volume; then --key-source must be a keyword such "
+                          "as StudyInstanceUID) (default: image)")
   group.add_argument(
       '--max-reject-fraction', type=float,
       help='fail when a larger fraction of the input files is rejected '
