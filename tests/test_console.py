@@ -25,7 +25,13 @@ _SUMMARY = {
     'metadata': {'metadata_rows': 64, 'metadata_rows_matched': 60,
                  'metadata_rows_without_file': 4,
                  'metadata_rows_without_file_first_keys': ['x.jpg']},
-    'deidentification': {'burned_in_rejected': 3},  # Another stream's counts.
+    'deidentification': {'attributes': ['Modality', 'Rows'],
+                         'salt': 'secret, from the environment',
+                         'burned_in_annotation': 'crop',
+                         'cropped_to_regions': 4, 'burned_in_kept': 0,
+                         'burned_in_rejected': 3},
+    'cropped_to_regions': 4, 'burned_in_kept': 0,
+    'another_count': {'a': 3},  # Counts the console knows nothing of.
 }
 
 
@@ -45,7 +51,10 @@ def test_summary_lines_say_what_happened_in_a_few_lines():
   assert '2 files share their bytes' in text
   assert 're-encoded as PNG: 4 files' in text
   assert 'table: 64 rows, 60 matched a file, 4 without a file (x.jpg)' in text
-  assert 'deidentification: burned_in_rejected 3' in text
+  assert ('de-identification: 2 allow-listed attributes, keyed hashes (secret '
+          'salt); burned-in pixels (crop): 4 cropped_to_regions, 0 '
+          'burned_in_kept, 3 burned_in_rejected') in lines[-3]
+  assert '  another_count: a 3' in lines
   assert lines[-1].startswith('  output: /out/examples/7 (')
   assert len(lines) <= 12
 
