@@ -21,9 +21,13 @@ def test_salt_comes_from_the_environment(monkeypatch):
 def test_missing_salt_falls_back_to_the_public_default_with_a_warning(
     monkeypatch, capsys):
   monkeypatch.delenv(keys.SALT_ENV_VAR)
+  monkeypatch.setattr(keys, '_warned', False)
   assert keys.resolve_salt() == keys.DEFAULT_SALT
   # On the console, without any logging set up.
   assert keys.SALT_ENV_VAR in capsys.readouterr().err
+  assert keys.resolve_salt() == keys.DEFAULT_SALT  # Once per process.
+  assert not capsys.readouterr().err
+  monkeypatch.setattr(keys, '_warned', False)
   assert keys.resolve_salt(warn=False) == keys.DEFAULT_SALT
   assert not capsys.readouterr().err
 

@@ -17,17 +17,23 @@ SALT_ENV_VAR = 'IMAGE_EXAMPLE_GEN_SALT'
 DEFAULT_SALT = 'image-example-gen-public-default-salt'
 
 
+# Whether this process has warned that no salt is set.
+_warned = False
+
+
 def resolve_salt(env_var: str = SALT_ENV_VAR, warn: bool = True) -> str:
   """Returns the salt from `env_var`, or the public default.
 
-  Without a salt, `warn` prints a warning on the console (`console.logger`);
-  the executors ask with it, the driver (which only fingerprints the salt)
-  without, so that a run warns once.
+  Without a salt, `warn` prints a warning on the console (`console.logger`),
+  once per process (a demo of four pipelines warns once); the executors ask
+  with it, the driver (which only fingerprints the salt) without.
   """
+  global _warned
   salt = os.environ.get(env_var)
   if salt:
     return salt
-  if warn:
+  if warn and not _warned:
+    _warned = True
     console.logger().warning(
         'Warning: no salt in $%s: identifiers are hashed with the public '
         'default salt. Short ids (patient ids, file names) hashed with a '
