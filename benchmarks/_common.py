@@ -159,9 +159,12 @@ class Timing:
   Attributes:
     wall: elapsed seconds.
     cpu: user + system CPU seconds of the process tree (all cores).
+    own_cpu: those of the timing process alone (the launcher, which runs
+      Beam's runner; the rest is its workers').
   """
   wall: float
   cpu: float
+  own_cpu: float = 0.0
 
 
 def timed(fn: Callable[[], Any]) -> Timing:
@@ -169,10 +172,12 @@ def timed(fn: Callable[[], Any]) -> Timing:
   process tree."""
   process = psutil.Process()
   cpu = tree_cpu_seconds(process)
+  own = sum(process.cpu_times()[:2])
   start = time.perf_counter()
   fn()
   wall = time.perf_counter() - start
-  return Timing(wall, tree_cpu_seconds(process) - cpu)
+  return Timing(wall, tree_cpu_seconds(process) - cpu,
+                sum(process.cpu_times()[:2]) - own)
 
 
 def run_executor(component: Any, out_dir: pathlib.Path,
@@ -258,7 +263,8 @@ class ComponentRun:
       return None
     extra = self.n - self.small_n
     return Timing((median.wall - self.small.wall) / extra,
-                  (median.cpu - self.small.cpu) / extra)
+                  (median.cpu - self.small.cpu) / extra,
+                  (median.own_cpu - self.small.own_cpu) / extra)
 
 
 def shard_sizes(examples_uri: pathlib.Path) -> Dict[str, List[int]]:
@@ -365,14 +371,17 @@ def rate_row(name: str, n: int, timings: Sequence[Timing]) -> str:
 
 
 MARGINAL_HEADER = (f'{"Beam mode":<10} {"fixed s":>8} {"fixed CPU-s":>11} '
-                   f'{"marginal img/s":>14} {"marginal img/CPU-s":>18}')
+                   f'{"marginal img/s":>14} {"marginal img/CPU-s":>18} '
+                   f'{"CPU ms/img: launcher":>21} {"workers":>8}')
 
 
 def marginal_row(run: ComponentRun) -> str:
   """The fixed cost of a run, and images/s once it is taken off."""
   marginal = run.marginal()
-  rates = (f'{1 / marginal.wall:>14.1f} {1 / marginal.cpu:>18.1f}'
-           if marginal else f'{"-":>14} {"-":>18}')
+  rates = (f'{1 / marginal.wall:>14.1f} {1 / marginal.cpu:>18.1f} '
+           f'{marginal.own_cpu * 1000:>21.3f} '
+           f'{(marginal.cpu - marginal.own_cpu) * 1000:>8.3f}'
+           if marginal else f'{"-":>14} {"-":>18} {"-":>21} {"-":>8}')
   return (f'{run.mode:<10} {run.small.wall:>8.1f} {run.small.cpu:>11.1f} '
           f'{rates}')
 

@@ -15,7 +15,6 @@ import struct
 import threading
 import zlib
 
-import numpy as np
 from PIL import Image
 import psutil
 import pydicom

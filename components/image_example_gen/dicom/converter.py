@@ -146,7 +146,7 @@ class DicomFileConverter(conversion.FileConverter):
                                                      'series')
     image_key = keys.keyed_hash(image_id, self._salt, 'image')
     examples = []
-    try:
+    with integrity.decode_errors_as_rejects():
       repaired = integrity.check_pixel_data(f, ds, pixel_data_offset)
       pixel_rule = burned_in.decide(ds, self._burned_in_annotation)
       if pixel_rule.outcome == burned_in.REJECTED:
@@ -167,14 +167,6 @@ class DicomFileConverter(conversion.FileConverter):
         if positions:
           frame_features[example.SLICE_POSITION] = positions[frame.index]
         examples.append(example.make_example(frame_features))
-    except rejects.RejectError:
-      raise
-    except OSError as e:
-      raise rejects.RejectError(rejects.UNREADABLE,
-                                f'{type(e).__name__}: {e}') from e
-    except Exception as e:  # pylint: disable=broad-except
-      raise rejects.RejectError(integrity.decode_error_reason(e),
-                                f'{type(e).__name__}: {e}') from e
     return conversion.Converted(examples, repaired=repaired,
                                 tallies=pixel_rule.tallies)
 

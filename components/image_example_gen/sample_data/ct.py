@@ -26,7 +26,7 @@ import dataclasses
 import io
 import math
 import pathlib
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Dict, List, Sequence, Tuple
 
 import numpy as np
 
