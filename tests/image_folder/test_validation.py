@@ -122,3 +122,20 @@ def test_mutations_of_torture_jpegs_get_the_same_verdict(torture_files):
     differ = [(what, _accepts(m)) for what, m in _mutations(data, len(data))
               if _accepts(m) != _full_decode_accepts(m)]
     assert not differ, path
+
+
+def test_a_kept_jpeg_is_validated_at_one_eighth_of_each_side(monkeypatch):
+  """The validation decode is scaled (simplejpeg decodes at full size unless
+  it is given a minimum output size, whatever its min_factor says)."""
+  shapes = []
+  decode = decoding.simplejpeg.decode_jpeg
+
+  def recording_decode(*args, **kwargs):
+    pixels = decode(*args, **kwargs)
+    shapes.append(pixels.shape)
+    return pixels
+
+  monkeypatch.setattr(decoding.simplejpeg, 'decode_jpeg', recording_decode)
+  data = _encode(_photo(9, size=(400, 240)), 'JPEG', quality=90)
+  assert decoding.convert(data).encoded is data
+  assert shapes == [(30, 50, 3)]

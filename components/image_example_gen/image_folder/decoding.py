@@ -62,7 +62,10 @@ from image_example_gen.image_folder import formats
 # A number of a Netpbm header, after whitespace and comments.
 _NETPBM_FIELD_RE = re.compile(rb'(?:\s|#[^\r\n]*[\r\n])*(\d+)')
 
-# libjpeg-turbo's DCT scaling for validation: 1/8 of each side.
+# libjpeg-turbo's DCT scaling for validation: 1/8 of each side. simplejpeg
+# scales by the largest factor whose output is at least min_height x
+# min_width and that is at least min_factor; without min_height and min_width
+# it decodes at full size, whatever min_factor says.
 _VALIDATION_SCALE = 8
 
 # JPEG start-of-frame markers whose 8-bit streams TensorFlow's libjpeg-turbo
@@ -221,7 +224,8 @@ def _scaled_decode_succeeds(data: bytes, components: int) -> bool:
   """
   try:
     simplejpeg.decode_jpeg(data, colorspace='GRAY' if components == 1 else
-                           'RGB', min_factor=_VALIDATION_SCALE, strict=True)
+                           'RGB', min_height=1, min_width=1,
+                           min_factor=_VALIDATION_SCALE, strict=True)
   except ValueError:
     return False
   return True
