@@ -133,7 +133,7 @@ def _pillow_draft(data: bytes) -> None:
 
 
 def _write_records(serialized: List[bytes], path: str) -> None:
-  with tf.io.TFRecordWriter(path, records._OPTIONS) as writer:  # pylint: disable=protected-access
+  with records.TFRecordGzipWriter(path) as writer:
     for record in serialized:
       writer.write(record)
 
