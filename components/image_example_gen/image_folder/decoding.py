@@ -4,9 +4,10 @@
 `rejects.RejectError` with a reason from `image_example_gen.rejects`:
 
 * The type is sniffed from the bytes (`sniff_format`), never the extension.
-* The header is read first (Pillow's `open`, which allocates no pixels): an
-  image that declares more than `limits.max_pixels` pixels is rejected
-  `too_large` before anything is decoded, and so is one that Pillow's own
+* The header is read first (a JPEG's segments by `jpeg.read_header`, other
+  formats by Pillow's `open`; neither allocates pixels): an image that
+  declares more than `limits.max_pixels` pixels is rejected `too_large`
+  before anything is decoded, and so is one that Pillow's own
   decompression-bomb check refuses. Pillow's warnings are never shown.
 * Every image is then decoded once, so that truncated and corrupt files are
   rejected here rather than in the Trainer. A JPEG that is stored unchanged
@@ -58,6 +59,7 @@ from image_example_gen import codecs
 from image_example_gen import limits as limits_lib
 from image_example_gen import rejects
 from image_example_gen.image_folder import formats
+from image_example_gen.image_folder import jpeg
 
 # A number of a Netpbm header, after whitespace and comments.
 _NETPBM_FIELD_RE = re.compile(rb'(?:\s|#[^\r\n]*[\r\n])*(\d+)')
@@ -67,18 +69,6 @@ _NETPBM_FIELD_RE = re.compile(rb'(?:\s|#[^\r\n]*[\r\n])*(\d+)')
 # min_width and that is at least min_factor; without min_height and min_width
 # it decodes at full size, whatever min_factor says.
 _VALIDATION_SCALE = 8
-
-# JPEG start-of-frame markers whose 8-bit streams TensorFlow's libjpeg-turbo
-# decodes as Pillow's does: baseline, extended and progressive Huffman
-# (SOF0-2) and arithmetic (SOF9-10). Lossless (SOF3, SOF11), which Pillow's
-# newer libjpeg-turbo decodes and TensorFlow's rejects, and hierarchical
-# processes are re-encoded.
-_TF_JPEG_PROCESSES = frozenset([0xC0, 0xC1, 0xC2, 0xC9, 0xCA])
-_JPEG_SOF = frozenset(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC}
-_JPEG_EOI = b'\xff\xd9'
-_JPEG_SOS = 0xDA
-# Markers without a length field.
-_JPEG_STANDALONE = frozenset([0x01, 0xD8, *range(0xD0, 0xD8)])
 
 # PNG colour type (IHDR) -> channels of `tf.io.decode_image`; palette images
 # (type 3) have 3, or 4 with a valid tRNS chunk.
@@ -162,6 +152,10 @@ def convert(data: bytes, exif_transpose: bool = True,
   if image_format is None:
     raise rejects.RejectError(
         rejects.NOT_AN_IMAGE, 'the first bytes match no supported image format')
+  if image_format == formats.JPEG:
+    kept = _kept_jpeg(data, exif_transpose, max_size, limits)
+    if kept is not None:
+      return kept
   png_channels = _check_png(data) if image_format == formats.PNG else None
   image = _open(data, image_format, limits)
   width, height = image.size
@@ -169,21 +163,44 @@ def convert(data: bytes, exif_transpose: bool = True,
     rgb16 = _netpbm_rgb16(data)
     if rgb16 is not None:
       return _encode_rgb16(rgb16, max_size)
-  if image_format == formats.JPEG:  # EXIF is in its header; others load.
-    orientation = _orientation(image, exif_transpose)
-    components = (_jpeg_components_for_tf(data)
-                  if _unchanged(image, orientation, max_size) else 0)
-    if components and _scaled_decode_succeeds(data, components):
-      return EncodedImage(data, formats.JPEG, height, width, components)
   image = _load(image, data, image_format, exif_transpose)
   orientation = _orientation(image, exif_transpose)
   if _unchanged(image, orientation, max_size):
     if image_format == formats.PNG:
       _check_png_size(width, height)
       return EncodedImage(data, formats.PNG, height, width, png_channels)
-    if image_format == formats.JPEG and components:
+    components = (jpeg.components_for_tf(data, jpeg.read_header(data))
+                  if image_format == formats.JPEG else 0)
+    if components:
       return EncodedImage(data, formats.JPEG, height, width, components)
   return _reencode(image, orientation, max_size)
+
+
+def _kept_jpeg(data: bytes, exif_transpose: bool, max_size: Optional[int],
+               limits: limits_lib.SizeLimits) -> Optional[EncodedImage]:
+  """The JPEG as it is, when its header and a decode at 1/8 scale say so.
+
+  Pillow is not involved unless the orientation is one that only Pillow
+  reads. None: the full decode decides (an orientation to apply, a
+  downscale, a process or precision TensorFlow does not decode as Pillow
+  does, anything libjpeg-turbo reports).
+  """
+  header = jpeg.read_header(data)
+  components = jpeg.components_for_tf(data, header)
+  size = jpeg.frame_size(data, header)
+  if not components or not size or not all(size):
+    return None
+  limits.check_pixels(*size)
+  if max_size is not None and max(size) > max_size:
+    return None
+  orientation = jpeg.exif_orientation(data, header) if exif_transpose else 1
+  if orientation is None:
+    orientation = _orientation(_open(data, formats.JPEG, limits), True)
+  if orientation in _TRANSPOSED_ORIENTATIONS:
+    return None
+  if not _scaled_decode_succeeds(data, components):
+    return None
+  return EncodedImage(data, formats.JPEG, size[1], size[0], components)
 
 
 def _unchanged(image: Image.Image, orientation: int,
@@ -263,7 +280,8 @@ def _rejection(data: bytes, image_format: str,
     return rejects.RejectError(
         rejects.INVALID_IMAGE,
         f'the {image_format} header declares {size[0]}x{size[1]} pixels')
-  precision = _jpeg_precision(data) if image_format == formats.JPEG else 8
+  precision = (jpeg.precision(data, jpeg.read_header(data))
+               if image_format == formats.JPEG else 8)
   if precision != 8:
     detail = f'{precision}-bit JPEG: only 8-bit JPEG is supported'
   elif isinstance(error, Image.UnidentifiedImageError):
@@ -437,60 +455,6 @@ def _check_png(data: bytes) -> int:
                       'the PNG file ends before its IEND chunk')
 
 
-def _jpeg_header(data: bytes) -> Tuple[Optional[int], Optional[int], bool]:
-  """Walks a JPEG stream's header segments up to the first scan.
-
-  Returns:
-    (offset of the start-of-frame segment, offset of the first start-of-scan
-    marker, whether the data ends inside the header). The offsets are None
-    when not found; the walk stops at a byte where a marker should start and
-    none does (corrupt data).
-  """
-  frame = None
-  pos = 2
-  while pos + 4 <= len(data):
-    if data[pos] != 0xFF:
-      return frame, None, False
-    marker = data[pos + 1]
-    if marker == 0xFF:  # fill byte
-      pos += 1
-      continue
-    if marker == _JPEG_SOS:
-      return frame, pos, False
-    if marker == _JPEG_EOI[1]:
-      return frame, None, False
-    if marker in _JPEG_SOF and pos + 10 <= len(data):
-      frame = pos
-    if marker in _JPEG_STANDALONE:
-      pos += 2
-    else:
-      pos += 2 + int.from_bytes(data[pos + 2:pos + 4], 'big')
-  return frame, None, True
-
-
-def _jpeg_components_for_tf(data: bytes) -> int:
-  """Components of a JPEG that TensorFlow decodes as Pillow does, else 0.
-
-  Besides the process, TensorFlow needs an end-of-image marker after the
-  scans: its source manager fails where libjpeg reads past the data, while
-  Pillow accepts a baseline stream without EOI once every row is decoded.
-  """
-  frame, scan, _ = _jpeg_header(data)
-  if frame is None or scan is None or data.rfind(_JPEG_EOI) < scan:
-    return 0
-  process, precision, components = (data[frame + 1], data[frame + 4],
-                                    data[frame + 9])
-  if process in _TF_JPEG_PROCESSES and precision == 8 and components in (1, 3):
-    return components
-  return 0
-
-
-def _jpeg_precision(data: bytes) -> int:
-  """Bits per sample of a JPEG's frame, or 8 if it has no frame header."""
-  frame, _, _ = _jpeg_header(data)
-  return 8 if frame is None else data[frame + 4]
-
-
 def _declared_size(data: bytes,
                    image_format: str) -> Optional[Tuple[int, int]]:
   """(width, height) from a PNG or JPEG header, if there is one."""
@@ -498,18 +462,14 @@ def _declared_size(data: bytes,
     return (int.from_bytes(data[16:20], 'big'),
             int.from_bytes(data[20:24], 'big'))
   if image_format == formats.JPEG:
-    frame, _, _ = _jpeg_header(data)
-    if frame is not None:
-      return (int.from_bytes(data[frame + 7:frame + 9], 'big'),
-              int.from_bytes(data[frame + 5:frame + 7], 'big'))
+    return jpeg.frame_size(data, jpeg.read_header(data))
   return None
 
 
 def _ends_early(data: bytes, image_format: str) -> bool:
   """Whether the file stops before the end its own structure announces."""
   if image_format == formats.JPEG:
-    _, scan, cut = _jpeg_header(data)
-    return cut or (scan is not None and data.rfind(_JPEG_EOI) < scan)
+    return jpeg.ends_early(data, jpeg.read_header(data))
   if image_format == 'gif':
     return not data.endswith(b';')
   if image_format == 'bmp':
