@@ -101,6 +101,9 @@ def make_small_dicoms(root: pathlib.Path, csv_path: pathlib.Path, n: int,
   ds.file_meta.TransferSyntaxUID = uid.ExplicitVRLittleEndian
   ds.SOPClassUID = _SECONDARY_CAPTURE
   ds.Modality = 'OT'
+  # Secondary Capture may show burned-in text: DicomExampleGen rejects it
+  # unless the header says there is none.
+  ds.BurnedInAnnotation = 'NO'
   ds.Rows = ds.Columns = _DICOM_SIDE
   ds.SamplesPerPixel = 1
   ds.PhotometricInterpretation = 'MONOCHROME2'
