@@ -440,6 +440,28 @@ def print_targets(floor: Timing, n: int, runs: Dict[str, ComponentRun],
                      higher_is_better=False))
 
 
+
+def print_two_workers(floor: Timing, n: int, mp2: ComponentRun,
+                      target: float) -> None:
+  """2 workers against the single-process floor, and where the CPU goes.
+
+  The row: mp2's images/s over the floor's, end to end and at the margin.
+  Then the CPU per image at the margin, the launcher's (Beam's runner) apart
+  from its workers', against the floor's: below 1, two cores can give more
+  than two loops' worth only if the runner's share is that small.
+  """
+  marginal = mp2.marginal()
+  print(target_row('2 workers: mp2 / floor', target,
+                   mp2.rate() * floor.wall / n,
+                   marginal and floor.wall / n / marginal.wall, None))
+  if marginal:
+    floor_cpu = floor.cpu / n
+    print(f'CPU per image at the margin, 2 workers: launcher (Beam\'s runner) '
+          f'{marginal.own_cpu * 1000:.3f} ms + workers '
+          f'{(marginal.cpu - marginal.own_cpu) * 1000:.3f} ms = '
+          f'{marginal.cpu * 1000:.3f} ms, against the floor\'s '
+          f'{floor_cpu * 1000:.3f} ms (ratio {marginal.cpu / floor_cpu:.2f})')
+
 def argument_parser(description: str, unit: str, n: int, small_n: int,
                     repeats: int, scale_modes: str) -> argparse.ArgumentParser:
   """The options both ingestion benchmarks take, with their defaults."""

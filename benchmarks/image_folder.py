@@ -275,18 +275,8 @@ def print_targets(floor: _common.Timing, n: int,
   print(_common.target_row('end to end: in_memory / floor',
                            END_TO_END_TARGET, single.rate() * floor.wall / n,
                            None, None))
-  print(_common.target_row('2 workers: mp2 / floor', TWO_WORKERS_TARGET,
-                           mp2.rate() * floor.wall / n,
-                           at_margin(mp2, floor_wall), None))
+  _common.print_two_workers(floor, n, mp2, TWO_WORKERS_TARGET)
   print(f'(2 workers / 1 worker, end to end: {mp2.rate() / mp1.rate():.2f})')
-  marginal = mp2.marginal()
-  if marginal:
-    print(f'CPU per image at the margin, 2 workers: launcher (Beam\'s runner) '
-          f'{marginal.own_cpu * 1000:.3f} ms + workers '
-          f'{(marginal.cpu - marginal.own_cpu) * 1000:.3f} ms = '
-          f'{marginal.cpu * 1000:.3f} ms, against the floor\'s '
-          f'{floor_cpu * 1000:.3f} ms (ratio {marginal.cpu / floor_cpu:.2f}; '
-          'goal < 1)')
   for mode, run in scaled.items():
     print(_common.target_row(f'peak memory 10N / N, {mode}',
                              FLAT_MEMORY_TARGET,
