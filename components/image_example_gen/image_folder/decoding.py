@@ -24,7 +24,7 @@
 * Everything else that Pillow decodes exactly (BMP, the first frame of GIF
   and TIFF, WebP, CMYK and lossless JPEG, Netpbm `.ppm`/`.pgm`/`.pbm`, PCX,
   SGI, QOI, TGA, the largest image of an ICO/CUR, DDS, JPEG 2000) is
-  re-encoded as lossless PNG with TensorFlow's encoder: 8-bit, or 16-bit for
+  re-encoded as lossless PNG (`codecs.encode_png`): 8-bit, or 16-bit for
   16-bit sources (grayscale, and RGB Netpbm files with a maxval over 255,
   which Pillow would reduce to 8 bits and `_netpbm_rgb16` reads instead).
   Pixels keep their channels: grayscale 1, grayscale+alpha 2, RGB 3, RGBA 4;
