@@ -47,7 +47,6 @@ os.environ.setdefault('TF_USE_LEGACY_KERAS', '1')
 # pylint: disable=g-import-not-at-top,wrong-import-position
 from image_example_gen import console
 from image_example_gen import options
-from image_example_gen import rejects
 from image_example_gen.training import defaults
 # pylint: enable=g-import-not-at-top,wrong-import-position
 
@@ -155,7 +154,6 @@ if __name__ == '__main__':
 # pylint: disable=g-import-not-at-top,wrong-import-position
 from ml_metadata.proto import metadata_store_pb2
 import tensorflow_data_validation as tfdv
-from tensorflow_metadata.proto.v0 import anomalies_pb2
 import tensorflow_model_analysis as tfma
 from tfx import v1 as tfx
 from tfx.dsl.components.base import base_node
@@ -427,93 +425,14 @@ def sqlite_config(path: str) -> metadata_store_pb2.ConnectionConfig:
   return tfx.orchestration.metadata.sqlite_metadata_connection_config(path)
 
 
-def _producer(component_runs: List[runs.ComponentRun],
-              key: str) -> runs.ComponentRun:
-  """The component of the run that has output `key`."""
-  for component_run in component_runs:
-    if key in component_run.outputs:
-      return component_run
-  raise ValueError(f'No component of the run has an output {key!r}.')
-
-
-def _property(artifact, name: str):
-  value = artifact.custom_properties.get(name)
-  return None if value is None else getattr(value, value.WhichOneof('value'))
-
-
-def ingestion_line(examples) -> str:
-  """What the ExampleGen made, from its artifact's custom properties."""
-  counts = {name: _property(examples, f'num_{name}') or 0 for name in
-            ('converted_files', 'examples', 'rejected_files',
-             'skipped_files')}
-  return (f'{counts["converted_files"]} files -> {counts["examples"]} '
-          f'Examples, {counts["rejected_files"]} rejected, '
-          f'{counts["skipped_files"]} skipped')
-
-
-def anomalies(anomalies_uri: str) -> Dict[str, List[str]]:
-  """Split -> the features (or data set) ExampleValidator found anomalous."""
-  found = {}
-  for path in sorted(tfx.dsl.io.fileio.glob(
-      os.path.join(anomalies_uri, 'Split-*', 'SchemaDiff.pb'))):
-    split = os.path.basename(os.path.dirname(path))[len('Split-'):]
-    with tfx.dsl.io.fileio.open(path, 'rb') as f:
-      result = anomalies_pb2.Anomalies.FromString(f.read())
-    names = sorted(result.anomaly_info)
-    if result.HasField('dataset_anomaly_info'):
-      names.append('(data set)')
-    if names:
-      found[split] = names
-  return found
-
-
-def anomalies_line(found: Mapping[str, List[str]]) -> str:
-  count = sum(len(names) for names in found.values())
-  if not count:
-    return '0 anomalies'
-  return f'{count} anomalies: ' + '; '.join(
-      f'{split}: {", ".join(names)}' for split, names in found.items())
-
-
-def summary(component_runs: List[runs.ComponentRun]) -> List[str]:
-  """Lines saying what a run made, where, its accuracy and timings."""
-  example_gen = _producer(component_runs, 'examples')
-  (examples,) = example_gen.outputs['examples']
-  validator = _producer(component_runs, 'anomalies')
-  lines = [
-      f'  ingestion   {ingestion_line(examples)}',
-      f'  validation  {anomalies_line(anomalies(validator.uri("anomalies")))}',
-      f'  examples    {example_gen.uri("examples")}',
-      f'  rejects     {example_gen.uri("examples")}/{rejects.REJECTS_DIR}/',
-  ]
-  for label, key, suffix in (('statistics', 'statistics', ''),
-                             ('schema', 'schema', '/schema.pbtxt'),
-                             ('anomalies', 'anomalies', ''),
-                             ('evaluation', 'evaluation', '')):
-    lines.append(f'  {label:<11} {_producer(component_runs, key).uri(key)}'
-                 f'{suffix}')
-  evaluator = _producer(component_runs, 'evaluation')
-  accuracy = runs.eval_accuracy(evaluator.uri('evaluation'))
-  (blessing,) = evaluator.outputs['blessing']
-  blessed = 'blessed' if _property(blessing, 'blessed') else 'NOT blessed'
-  lines.append(f'  eval accuracy {accuracy:.4f} ({blessed})')
-  (pushed,) = _producer(component_runs, 'pushed_model').outputs['pushed_model']
-  destination = (_property(pushed, 'pushed_destination')
-                 if _property(pushed, 'pushed') else 'not pushed')
-  lines.append(f'  model       {destination}')
-  lines.append('')
-  lines.extend('  ' + line for line in runs.format_wall_times(component_runs))
-  return lines
-
-
 def _run_and_report(pipeline: tfx.dsl.Pipeline, metadata_path: str,
                     report_dir: pathlib.Path) -> None:
   """Runs the pipeline locally, prints its summary, writes the data report."""
   run_local(pipeline)
   name = pipeline.pipeline_info.pipeline_name
   print(f'\nPipeline {name}:')
-  print('\n'.join(summary(runs.latest_run(mlmd.open_store(metadata_path),
-                                          name))))
+  print('\n'.join(runs.summary_lines(runs.latest_run(
+      mlmd.open_store(metadata_path), name))))
   examples_uri = report.latest_examples_uri(metadata_path, name)
   paths = report.write_report(
       examples_uri, str(report_dir / name),

@@ -2,8 +2,10 @@
 
 For the demo's summary, the README's timings and the end-to-end tests: which
 components ran (or were cached) in a pipeline's latest run, how long each
-took (MLMD execution timestamps), which artifacts they wrote, and the eval
-accuracy the Evaluator computed.
+took (MLMD execution timestamps), which artifacts they wrote, what the
+ExampleGen converted, the anomalies ExampleValidator found, and the eval
+accuracy the Evaluator computed (`summary_lines`: what `pipeline.py`
+prints after a run).
 
 Command line, the wall time per component of a pipeline's latest run:
 
@@ -12,13 +14,18 @@ Command line, the wall time per component of a pipeline's latest run:
 
 import argparse
 import dataclasses
+import os
 import sys
-from typing import Dict, List, Optional, Sequence
+from typing import Dict, List, Mapping, Optional, Sequence
 
+from apache_beam.io.filesystems import FileSystems
 from ml_metadata import metadata_store
 from ml_metadata.proto import metadata_store_pb2
+from tensorflow_metadata.proto.v0 import anomalies_pb2
 import tensorflow_model_analysis as tfma
 
+from image_example_gen import rejects
+from image_example_gen import storage
 from image_example_gen.report import mlmd
 
 # MLMD context types TFX writes (tfx.orchestration.portable.constants).
@@ -129,6 +136,85 @@ def eval_accuracy(evaluation_uri: str,
       value = metrics.get('', {}).get('', {}).get(metric)
       return None if value is None else float(value['doubleValue'])
   return None
+
+
+def _producer(component_runs: List[ComponentRun],
+              key: str) -> ComponentRun:
+  """The component of the run that has output `key`."""
+  for component_run in component_runs:
+    if key in component_run.outputs:
+      return component_run
+  raise ValueError(f'No component of the run has an output {key!r}.')
+
+
+def _property(artifact, name: str):
+  value = artifact.custom_properties.get(name)
+  return None if value is None else getattr(value, value.WhichOneof('value'))
+
+
+def ingestion_line(examples) -> str:
+  """What the ExampleGen made, from its artifact's custom properties."""
+  counts = {name: _property(examples, f'num_{name}') or 0 for name in
+            ('converted_files', 'examples', 'rejected_files',
+             'skipped_files')}
+  return (f'{counts["converted_files"]} files -> {counts["examples"]} '
+          f'Examples, {counts["rejected_files"]} rejected, '
+          f'{counts["skipped_files"]} skipped')
+
+
+def anomalies(anomalies_uri: str) -> Dict[str, List[str]]:
+  """Split -> the features (or data set) ExampleValidator found anomalous."""
+  found = {}
+  for path in sorted(storage.glob(
+      os.path.join(anomalies_uri, 'Split-*', 'SchemaDiff.pb'))):
+    split = os.path.basename(os.path.dirname(path))[len('Split-'):]
+    with FileSystems.open(path) as f:
+      result = anomalies_pb2.Anomalies.FromString(f.read())
+    names = sorted(result.anomaly_info)
+    if result.HasField('dataset_anomaly_info'):
+      names.append('(data set)')
+    if names:
+      found[split] = names
+  return found
+
+
+def anomalies_line(found: Mapping[str, List[str]]) -> str:
+  count = sum(len(names) for names in found.values())
+  if not count:
+    return '0 anomalies'
+  return f'{count} anomalies: ' + '; '.join(
+      f'{split}: {", ".join(names)}' for split, names in found.items())
+
+
+def summary_lines(component_runs: List[ComponentRun]) -> List[str]:
+  """Lines saying what a run made, where, its accuracy and timings."""
+  example_gen = _producer(component_runs, 'examples')
+  (examples,) = example_gen.outputs['examples']
+  validator = _producer(component_runs, 'anomalies')
+  lines = [
+      f'  ingestion   {ingestion_line(examples)}',
+      f'  validation  {anomalies_line(anomalies(validator.uri("anomalies")))}',
+      f'  examples    {example_gen.uri("examples")}',
+      f'  rejects     {example_gen.uri("examples")}/{rejects.REJECTS_DIR}/',
+  ]
+  for label, key, suffix in (('statistics', 'statistics', ''),
+                             ('schema', 'schema', '/schema.pbtxt'),
+                             ('anomalies', 'anomalies', ''),
+                             ('evaluation', 'evaluation', '')):
+    lines.append(f'  {label:<11} {_producer(component_runs, key).uri(key)}'
+                 f'{suffix}')
+  evaluator = _producer(component_runs, 'evaluation')
+  accuracy = eval_accuracy(evaluator.uri('evaluation'))
+  (blessing,) = evaluator.outputs['blessing']
+  blessed = 'blessed' if _property(blessing, 'blessed') else 'NOT blessed'
+  lines.append(f'  eval accuracy {accuracy:.4f} ({blessed})')
+  (pushed,) = _producer(component_runs, 'pushed_model').outputs['pushed_model']
+  destination = (_property(pushed, 'pushed_destination')
+                 if _property(pushed, 'pushed') else 'not pushed')
+  lines.append(f'  model       {destination}')
+  lines.append('')
+  lines.extend('  ' + line for line in format_wall_times(component_runs))
+  return lines
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
