@@ -64,6 +64,28 @@ def run_executor(component, out_dir: Union[pathlib.Path, str],
   return examples
 
 
+def execution_states(root: pathlib.Path) -> Dict[str, list]:
+  """Node id -> its execution states, oldest first, from the SQLite MLMD of a
+  pipeline whose `metadata.sqlite` is in `root`."""
+  from ml_metadata.proto import metadata_store_pb2  # pylint: disable=g-import-not-at-top
+  from tfx.orchestration import metadata  # pylint: disable=g-import-not-at-top
+  with metadata.Metadata(metadata.sqlite_metadata_connection_config(
+      str(root / 'metadata.sqlite'))) as m:
+    result = {}
+    for context in m.store.get_contexts_by_type('node'):
+      executions = sorted(m.store.get_executions_by_context(context.id),
+                          key=lambda e: e.id)
+      result[context.name.split('.', 1)[1]] = [
+          metadata_store_pb2.Execution.State.Name(e.last_known_state)
+          for e in executions]
+    return result
+
+
+@pytest.fixture(scope='session')
+def states_reader() -> Callable[[pathlib.Path], Dict[str, list]]:
+  return execution_states
+
+
 @pytest.fixture(scope='session')
 def examples_reader() -> Callable[[str], Dict[str, list]]:
   return read_examples

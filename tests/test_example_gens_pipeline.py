@@ -17,7 +17,6 @@ from image_example_gen import DicomExampleGen
 from image_example_gen import ImageFolderExampleGen
 from image_example_gen import keys
 
-from ml_metadata.proto import metadata_store_pb2
 
 pytestmark = pytest.mark.e2e
 
@@ -51,20 +50,6 @@ def _store(root) -> metadata.Metadata:
       str(root / 'metadata.sqlite')))
 
 
-def _states(root):
-  """Node id -> its execution states, oldest first."""
-  with _store(root) as m:
-    result = {}
-    for context in m.store.get_contexts_by_type('node'):
-      node = context.name.split('.', 1)[1]
-      executions = sorted(m.store.get_executions_by_context(context.id),
-                          key=lambda e: e.id)
-      result[node] = [
-          metadata_store_pb2.Execution.State.Name(e.last_known_state)
-          for e in executions]
-    return result
-
-
 def _latest_examples(root, node_id):
   with _store(root) as m:
     context = m.store.get_context_by_type_and_name(
@@ -75,13 +60,13 @@ def _latest_examples(root, node_id):
 
 
 def test_statistics_and_schema_consume_both_and_cache_works(
-    tmp_path, dicom_sample, image_folder_sample, monkeypatch):
+    tmp_path, dicom_sample, image_folder_sample, monkeypatch, states_reader):
   images_root = tmp_path / 'images'
   shutil.copytree(image_folder_sample.root, images_root)
   pipeline = lambda: _pipeline(tmp_path, dicom_sample, images_root)  # pylint: disable=unnecessary-lambda-assignment
 
   tfx.orchestration.LocalDagRunner().run(pipeline())
-  states = _states(tmp_path)
+  states = states_reader(tmp_path)
   assert set(states) >= {'DicomExampleGen', 'ImageFolderExampleGen',
                          'DicomStatisticsGen', 'ImageFolderStatisticsGen',
                          'DicomSchemaGen', 'ImageFolderSchemaGen'}
@@ -97,7 +82,7 @@ def test_statistics_and_schema_consume_both_and_cache_works(
   assert 'image/encoded' in schema_files[0].read_text()
 
   tfx.orchestration.LocalDagRunner().run(pipeline())
-  states = _states(tmp_path)
+  states = states_reader(tmp_path)
   assert states['DicomExampleGen'] == ['COMPLETE', 'CACHED']
   assert states['ImageFolderExampleGen'] == ['COMPLETE', 'CACHED']
 
@@ -106,13 +91,13 @@ def test_statistics_and_schema_consume_both_and_cache_works(
   shutil.copy(images_root / image_folder_sample.images[0].rel_path,
               nested / 'new.png')
   tfx.orchestration.LocalDagRunner().run(pipeline())
-  states = _states(tmp_path)
+  states = states_reader(tmp_path)
   assert states['DicomExampleGen'] == ['COMPLETE', 'CACHED', 'CACHED']
   assert states['ImageFolderExampleGen'] == ['COMPLETE', 'CACHED', 'COMPLETE']
 
   monkeypatch.setenv(keys.SALT_ENV_VAR, 'another-salt')
   tfx.orchestration.LocalDagRunner().run(pipeline())
-  states = _states(tmp_path)
+  states = states_reader(tmp_path)
   assert states['DicomExampleGen'][-1] == 'COMPLETE'
   assert states['ImageFolderExampleGen'][-1] == 'COMPLETE'
   with _store(tmp_path) as m:

@@ -30,7 +30,6 @@ from image_example_gen import executor_base
 from image_example_gen import outputs
 from image_example_gen import sample_data
 
-from ml_metadata.proto import metadata_store_pb2
 
 pytestmark = pytest.mark.e2e
 
@@ -68,19 +67,6 @@ def _store(root) -> metadata.Metadata:
       str(root / 'metadata.sqlite')))
 
 
-def _states(root):
-  """Node id -> its execution states, oldest first."""
-  with _store(root) as m:
-    result = {}
-    for context in m.store.get_contexts_by_type('node'):
-      executions = sorted(m.store.get_executions_by_context(context.id),
-                          key=lambda e: e.id)
-      result[context.name.split('.', 1)[1]] = [
-          metadata_store_pb2.Execution.State.Name(e.last_known_state)
-          for e in executions]
-    return result
-
-
 def _first_examples(root):
   """Node id -> its first Examples artifact."""
   with _store(root) as m:
@@ -94,7 +80,8 @@ def _first_examples(root):
 
 
 @pytest.fixture(scope='module')
-def runs(tmp_path_factory, gcs_bucket, dicom_sample, executor_runner):
+def runs(tmp_path_factory, gcs_bucket, dicom_sample, executor_runner,
+         states_reader):
   root = tmp_path_factory.mktemp('object_storage')
   local = root / 'local'
   images = sample_data.make_image_folder(local / 'images', n_images=24,
@@ -144,7 +131,7 @@ def runs(tmp_path_factory, gcs_bucket, dicom_sample, executor_runner):
     gcs_bucket.put(f'images/{first_class}/deep/er/new.png',
                    (images.root / images.images[0].rel_path).read_bytes())
     tfx.orchestration.LocalDagRunner().run(pipeline())
-  return {'root': root, 'first': first, 'states': _states(root),
+  return {'root': root, 'first': first, 'states': states_reader(root),
           'images': images, 'output': on_gcs, 'output_rejects': rejects,
           'output_files': gcs_bucket.download('output/examples',
                                               root / 'output')}
